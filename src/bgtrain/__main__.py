@@ -1,0 +1,3 @@
+from bgtrain.cli import main
+
+raise SystemExit(main())

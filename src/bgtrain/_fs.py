@@ -1,0 +1,107 @@
+"""File-system moves that stay correct when a process dies half-way, on POSIX and Windows."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+#: On Windows a file that another process holds open cannot be replaced or renamed
+#: (PermissionError); such holds are short (a reader loading a model), so retry briefly.
+REPLACE_ATTEMPTS = 20
+REPLACE_FIRST_DELAY_S = 0.005
+
+
+def replace_with_retry(src: Path, dst: Path) -> None:
+    """``os.replace`` (atomic), retried for a short while on ``PermissionError``."""
+    delay = REPLACE_FIRST_DELAY_S
+    for attempt in range(REPLACE_ATTEMPTS):
+        try:
+            os.replace(src, dst)
+            return
+        except PermissionError:
+            if attempt == REPLACE_ATTEMPTS - 1:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
+
+
+def temp_name_for(path: Path) -> Path:
+    """A dot-named temp file beside ``path``: readers skip dot-names (guarantee 1)."""
+    return path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+
+
+def is_temp_name(name: str) -> bool:
+    return name.startswith(".") and name.endswith(".tmp")
+
+
+def atomic_write(path: Path, write: Callable[[BinaryIO], None], fsync: bool = True) -> None:
+    """Write ``path`` whole or not at all: temp file, flush, fsync, ``os.replace``.
+
+    ``fsync=False`` keeps the all-or-nothing rename but not durability across a power
+    cut: for files that can be rebuilt (caches, indexes).
+    """
+    tmp = temp_name_for(path)
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            if fsync:
+                os.fsync(f.fileno())
+        replace_with_retry(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def atomic_write_text(path: Path, text: str, fsync: bool = True) -> None:
+    atomic_write(path, lambda f: f.write(text.encode("utf-8")), fsync=fsync)
+
+
+def remove_temps(folder: Path) -> list[Path]:
+    """Remove the dot-named temp files a crashed writer left in ``folder``."""
+    removed = []
+    if folder.is_dir():
+        for entry in os.scandir(folder):
+            if is_temp_name(entry.name) and entry.is_file(follow_symlinks=False):
+                Path(entry.path).unlink()
+                removed.append(Path(entry.path))
+    return removed
+
+
+def free_name(folder: Path, name: str) -> Path:
+    """``folder/name``, or ``folder/stem~N.ext`` if that name is taken: a move never overwrites."""
+    candidate = folder / name
+    stem, dot, ext = name.partition(".")
+    n = 1
+    while os.path.lexists(candidate):
+        candidate = folder / f"{stem}~{n}{dot}{ext}"
+        n += 1
+    return candidate
+
+
+def move_into(src: Path, folder: Path, name: str | None = None) -> Path:
+    """Move ``src`` (file, folder or link: never followed) into ``folder`` without overwriting.
+
+    The name is kept unless taken. Callers are the root's single mover (the learner, under
+    its lock) or a person's ``requeue``; a race between two movers could at worst make the
+    Windows rename fail loudly, never overwrite.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    dst = free_name(folder, name or src.name)
+    delay = REPLACE_FIRST_DELAY_S
+    for attempt in range(REPLACE_ATTEMPTS):
+        try:
+            os.rename(src, dst)
+            return dst
+        except PermissionError:
+            if attempt == REPLACE_ATTEMPTS - 1:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
+    raise AssertionError("unreachable")

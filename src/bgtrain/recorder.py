@@ -1,0 +1,246 @@
+"""The game-side API: ``record()`` each decision, ``finish()`` each game.
+
+``record()`` copies the state into a preallocated float32 block (no per-step arrays);
+``finish()`` hands the episode to a background writer thread and returns at once, so the
+game loop never waits on the disk. The writer validates, writes a dot-named temp file in
+``buffer/``, fsyncs it and renames it into place (guarantee 1).
+
+Names never clash: each recorder has its own actor id (host, pid and a per-process
+counter by default) and its names' millisecond field only increases; the final rename
+refuses to overwrite as a last safety.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import socket
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._fs import free_name, temp_name_for
+from .episode import Episode, build_episode, episode_file_name, save_episode
+from .errors import EpisodeWriteError, InvalidEpisodeError
+from .root import DEFAULT_ROOT, TrainingRoot
+
+logger = logging.getLogger(__name__)
+
+_recorder_ids = itertools.count()
+_INITIAL_CAPACITY = 256
+
+
+def default_actor() -> str:
+    host = socket.gethostname().split(".")[0][:16] or "host"
+    n = next(_recorder_ids)
+    return f"{host}-{os.getpid()}" + (f"-{n}" if n else "")
+
+
+class EpisodeRecorder:
+    """Records one game at a time and saves each into a training root's ``buffer/``.
+
+    >>> rec = EpisodeRecorder("local_training", env="CartPole-v1")   # doctest: +SKIP
+    >>> rec.record(state, action, reward, logp)                      # doctest: +SKIP
+    >>> rec.finish("Victory")                                        # doctest: +SKIP
+    >>> rec.close()                                                  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        root: str | Path | TrainingRoot = DEFAULT_ROOT,
+        *,
+        actor: str | None = None,
+        env: str | None = None,
+        policy_version: int | None = None,
+        compress: bool = False,
+    ) -> None:
+        self.root = TrainingRoot.at(root)
+        self.buffer = self.root.buffer
+        self.actor = actor or default_actor()
+        self.env = env
+        #: Stamped on every episode finished from now on; set it when a new model is loaded.
+        self.policy_version = policy_version
+        self.compress = compress
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bgtrain-writer")
+        self._pending: list[Future[Path]] = []
+        self._pending_lock = threading.Lock()
+        self._last_stamp: datetime | None = None
+        self._reset()
+
+    # ------------------------------------------------------------------ game thread
+
+    def _reset(self) -> None:
+        self._states: np.ndarray | None = None
+        self._actions: list[int] = []
+        self._rewards: list[float] = []
+        self._logp: list[float] = []
+
+    @property
+    def steps(self) -> int:
+        """Decisions recorded in the game in progress."""
+        return len(self._actions)
+
+    def record(self, state: Any, action: int, reward: float, logp: float | None = None) -> None:
+        """One decision: the state seen, the action chosen, the reward that followed."""
+        t = len(self._actions)
+        states = self._states
+        if states is None:
+            first = np.asarray(state, dtype=np.float32)
+            if first.ndim != 1:
+                raise InvalidEpisodeError(f"a state must be 1-D, got shape {first.shape}")
+            states = self._states = np.empty((_INITIAL_CAPACITY, first.shape[0]), np.float32)
+        elif t == states.shape[0]:
+            states = self._states = np.concatenate([states, np.empty_like(states)])
+        # A same-length copy; a shape mismatch raises here, at the game's own line.
+        states[t, :] = state
+        if logp is None:
+            if self._logp:
+                raise InvalidEpisodeError("logp was given for earlier steps of this game, not now")
+        elif len(self._logp) != t:
+            raise InvalidEpisodeError("logp is given now but was not for earlier steps")
+        else:
+            self._logp.append(logp)
+        self._actions.append(action)
+        self._rewards.append(reward)
+
+    def finish(
+        self,
+        outcome: str = "Tie",
+        terminated: bool = True,
+        last_state: Any = None,
+        **meta: Any,
+    ) -> Path | None:
+        """End the game; its file is written in the background. Returns its future path.
+
+        ``terminated=False`` marks a game cut short (time limit, Ctrl+C, crash); give
+        ``last_state`` then so the learner can bootstrap. Extra keywords go into ``meta``.
+        A game with no recorded decision writes nothing and returns ``None``.
+        """
+        t = len(self._actions)
+        if t == 0:
+            logger.warning("finish() on a game with no recorded step: nothing to save")
+            self._reset()
+            return None
+        assert self._states is not None
+        states = self._states[:t].copy()
+        actions = np.asarray(self._actions)
+        rewards = np.asarray(self._rewards, dtype=np.float64)
+        logp = np.asarray(self._logp, dtype=np.float32) if self._logp else None
+        if last_state is not None:
+            last_state = np.array(last_state, dtype=np.float32)  # the game may reuse its array
+        self._reset()
+        path = self.buffer / episode_file_name(self._stamp(), self.actor, outcome)
+        info = {"outcome": outcome, "actor": self.actor, **meta}
+        if self.env is not None:
+            info.setdefault("env", self.env)
+        future = self._writer.submit(
+            self._write,
+            path,
+            states,
+            actions,
+            rewards,
+            logp,
+            self.policy_version,
+            terminated,
+            last_state,
+            info,
+        )
+        with self._pending_lock:
+            self._pending = [f for f in self._pending if not f.done()] + [future]
+        return path
+
+    def _stamp(self) -> datetime:
+        """Wall-clock time, but strictly later (by >= 1 ms) than this recorder's last name."""
+        now = datetime.now()
+        now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+        if self._last_stamp is not None and now <= self._last_stamp:
+            now = self._last_stamp + timedelta(milliseconds=1)
+        self._last_stamp = now
+        return now
+
+    # ------------------------------------------------------------------ writer thread
+
+    def _write(
+        self,
+        path: Path,
+        states: np.ndarray,
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        logp: np.ndarray | None,
+        policy_version: int | None,
+        terminated: bool,
+        last_state: Any,
+        meta: dict[str, Any],
+    ) -> Path:
+        try:
+            episode = build_episode(
+                states,
+                actions,
+                rewards,
+                logp=logp,
+                policy_version=policy_version,
+                terminated=terminated,
+                last_state=last_state,
+                meta=meta,
+            )
+            self.buffer.mkdir(parents=True, exist_ok=True)
+            return self._save_no_clobber(episode, path)
+        except Exception as exc:
+            logger.error("could not save episode %s: %s", path.name, exc)
+            raise
+
+    def _save_no_clobber(self, episode: Episode, path: Path) -> Path:
+        # Write under a private temp name, then link it to a name nobody holds: os.link
+        # fails rather than overwrite, which os.replace/os.rename on POSIX would not.
+        tmp = temp_name_for(path)
+        save_episode(episode, tmp, compress=self.compress)
+        try:
+            while True:
+                target = free_name(path.parent, path.name)
+                try:
+                    os.link(tmp, target)
+                    return target
+                except FileExistsError:
+                    continue
+                except OSError:  # no hard links on this file system
+                    os.rename(tmp, target)
+                    return target
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def flush(self, timeout: float | None = None) -> list[Path]:
+        """Wait for every pending write; raise :class:`EpisodeWriteError` if one failed."""
+        with self._pending_lock:
+            pending, self._pending = self._pending, []
+        written, failures = [], []
+        for future in pending:
+            try:
+                written.append(future.result(timeout=timeout))
+            except Exception as exc:
+                failures.append(exc)
+        if failures:
+            raise EpisodeWriteError(
+                f"{len(failures)} episode(s) could not be saved into {self.buffer}: {failures[0]}"
+            ) from failures[0]
+        return written
+
+    def close(self) -> list[Path]:
+        """Flush, then stop the writer thread."""
+        try:
+            return self.flush()
+        finally:
+            self._writer.shutdown(wait=True)
+
+    def __enter__(self) -> EpisodeRecorder:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -1,0 +1,186 @@
+"""Read ``.npz`` files that may be hostile: headers first, sizes checked, never unpickle.
+
+``np.load`` would allocate whatever a ``.npy`` header declares before reading a byte of
+data; here every member's header is read and checked against the limits first, so a
+small file that declares a huge array is refused before anything large is allocated.
+Directory entries are inspected with ``lstat`` and never followed (guarantee 7).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import stat
+import zipfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+from numpy.lib import format as npy_format
+
+from .errors import InvalidEpisodeError
+
+MiB = 1024 * 1024
+ZIP_LOCAL_HEADER_MAGIC = b"PK\x03\x04"
+
+
+@dataclass(frozen=True)
+class SizeLimits:
+    """How large a file may be. A game episode is usually well under 1 MiB."""
+
+    #: Largest file accepted on disk, in bytes.
+    max_file_bytes: int = 64 * MiB
+    #: Largest total of the arrays once unpacked, in bytes (guards against zip bombs).
+    max_unpacked_bytes: int = 256 * MiB
+
+
+DEFAULT_LIMITS = SizeLimits()
+
+
+class MemberHeader(NamedTuple):
+    key: str
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    fortran_order: bool
+
+    @property
+    def nbytes(self) -> int:
+        return math.prod(self.shape) * self.dtype.itemsize
+
+
+def human_bytes(n: int) -> str:
+    if n < 1024:
+        return f"{n} bytes"
+    if n < MiB:
+        return f"{n / 1024:.1f} KiB"
+    return f"{n / MiB:.1f} MiB"
+
+
+def check_entry(path: Path, limits: SizeLimits = DEFAULT_LIMITS) -> os.stat_result:
+    """``lstat`` a directory entry and refuse anything but a regular file within the limit."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        raise InvalidEpisodeError("file not found", path) from None
+    if stat.S_ISLNK(st.st_mode):
+        raise InvalidEpisodeError("is a symbolic link; bgtrain never follows links", path)
+    if stat.S_ISDIR(st.st_mode):
+        raise InvalidEpisodeError("is a folder, not a file", path)
+    if not stat.S_ISREG(st.st_mode):
+        raise InvalidEpisodeError("is not a regular file", path)
+    if st.st_size == 0:
+        raise InvalidEpisodeError("empty file (0 bytes)", path)
+    if st.st_size > limits.max_file_bytes:
+        raise InvalidEpisodeError(
+            f"file is {human_bytes(st.st_size)}, over the size limit of "
+            f"{human_bytes(limits.max_file_bytes)}",
+            path,
+        )
+    return st
+
+
+def _open_zip(path: Path) -> zipfile.ZipFile:
+    try:
+        return zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        with open(path, "rb") as f:
+            starts_like_zip = f.read(4) == ZIP_LOCAL_HEADER_MAGIC
+        if starts_like_zip:
+            raise InvalidEpisodeError(
+                "truncated or damaged zip archive", path, error=str(exc)
+            ) from None
+        raise InvalidEpisodeError("not an .npz file (not a zip archive)", path) from None
+
+
+def _read_header(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> MemberHeader:
+    key = info.filename[: -len(".npy")]
+    try:
+        with zf.open(info) as f:
+            version = npy_format.read_magic(f)
+            if version == (1, 0):
+                shape, fortran, dtype = npy_format.read_array_header_1_0(f)
+            elif version == (2, 0):
+                shape, fortran, dtype = npy_format.read_array_header_2_0(f)
+            else:
+                raise ValueError(f".npy format version {version} is not supported")
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise InvalidEpisodeError(
+            f"'{key}' is not a valid .npy array ({exc})", path, error=str(exc)
+        ) from None
+    if dtype.hasobject:
+        raise InvalidEpisodeError(
+            f"'{key}' holds Python objects (dtype object); bgtrain never unpickles", path
+        )
+    return MemberHeader(key, tuple(shape), dtype, fortran)
+
+
+def read_headers(path: Path, limits: SizeLimits = DEFAULT_LIMITS) -> dict[str, MemberHeader]:
+    """Every member's ``.npy`` header, checked against ``limits``; no array data is read."""
+    check_entry(path, limits)
+    with _open_zip(path) as zf:
+        return _headers_of(zf, path, limits)
+
+
+def _headers_of(zf: zipfile.ZipFile, path: Path, limits: SizeLimits) -> dict[str, MemberHeader]:
+    infos = zf.infolist()
+    for info in infos:
+        if not info.filename.endswith(".npy") or info.is_dir():
+            raise InvalidEpisodeError(f"zip member '{info.filename}' is not a .npy array", path)
+    declared = sum(info.file_size for info in infos)
+    if declared > limits.max_unpacked_bytes:
+        raise InvalidEpisodeError(
+            f"unpacks to {human_bytes(declared)}, over the size limit of "
+            f"{human_bytes(limits.max_unpacked_bytes)}",
+            path,
+        )
+    headers = {h.key: h for h in (_read_header(zf, info, path) for info in infos)}
+    total = sum(h.nbytes for h in headers.values())
+    if total > limits.max_unpacked_bytes:
+        raise InvalidEpisodeError(
+            f"arrays declare {human_bytes(total)}, over the size limit of "
+            f"{human_bytes(limits.max_unpacked_bytes)}",
+            path,
+        )
+    return headers
+
+
+def _read_member(zf: zipfile.ZipFile, header: MemberHeader, path: Path) -> np.ndarray:
+    try:
+        with zf.open(header.key + ".npy") as f:
+            version = npy_format.read_magic(f)
+            if version == (1, 0):
+                npy_format.read_array_header_1_0(f)
+            else:
+                npy_format.read_array_header_2_0(f)
+            count = math.prod(header.shape)
+            flat = np.empty(count, dtype=header.dtype)
+            view = memoryview(flat).cast("B") if flat.nbytes else memoryview(b"")
+            filled = 0
+            while filled < len(view):
+                n = f.readinto(view[filled:])
+                if not n:
+                    raise EOFError(f"'{header.key}' data ends after {filled} of {len(view)} bytes")
+                filled += n
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise InvalidEpisodeError(
+            f"truncated or damaged zip archive ('{header.key}': {exc})", path, error=str(exc)
+        ) from None
+    if header.fortran_order:
+        return flat.reshape(header.shape[::-1]).transpose()
+    return flat.reshape(header.shape)
+
+
+def load_npz(
+    path: Path,
+    limits: SizeLimits = DEFAULT_LIMITS,
+    keys: Iterable[str] | None = None,
+) -> tuple[dict[str, MemberHeader], dict[str, np.ndarray]]:
+    """Check every header, then read the arrays named in ``keys`` (all when ``None``)."""
+    check_entry(path, limits)
+    with _open_zip(path) as zf:
+        headers = _headers_of(zf, path, limits)
+        wanted = headers.keys() if keys is None else [k for k in keys if k in headers]
+        arrays = {key: _read_member(zf, headers[key], path) for key in wanted}
+    return headers, arrays

@@ -1,0 +1,295 @@
+"""The root's episode folders and every move between them.
+
+    buffer/ --claim--> processing/ --archive--> archive/YYYY-MM-DD/
+                          |  \\--mark_stale--> stale/       (+ NAME.reason.json)
+                          \\----quarantine--> quarantine/  (+ NAME.reason.json)
+    stale/, quarantine/ --requeue--> buffer/
+
+Every move is a rename (atomic, never a copy), never overwrites (a taken name gets a
+``~N`` suffix) and never deletes. Only ``*.npz`` entries that are not dot-named are
+episodes; anything else in ``buffer/`` is left alone. A directory entry is moved as it is
+(a link is moved, not followed).
+
+The learner is the only process that moves files out of ``buffer/`` (it holds the root's
+lock), so the archive's per-day counts are kept in ``state/archive_index.json`` by the
+mover and trusted by readers while the day folder's mtime is unchanged: counting never
+rescans an archive of 100,000 files.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Literal, NamedTuple
+
+from ._fs import atomic_write_text, move_into, remove_temps
+from .episode import episode_steps
+from .errors import SpoolError
+from .root import TrainingRoot
+from .safe_npz import DEFAULT_LIMITS, SizeLimits
+
+logger = logging.getLogger(__name__)
+
+REASON_SUFFIX = ".reason.json"
+REQUEUED_FOLDER = "requeued"
+ARCHIVE_INDEX = "archive_index.json"
+
+RequeueSource = Literal["quarantine", "stale"]
+
+
+class SpoolCounts(NamedTuple):
+    buffer: int
+    processing: int
+    archive: int
+    stale: int
+    quarantine: int
+
+
+class Recovery(NamedTuple):
+    """What start-up recovery did with a crashed learner's leftovers."""
+
+    archived: list[Path]  # in processing/ and in the latest model's batch
+    returned: list[Path]  # in processing/, not trained on: back to buffer/
+    temps_removed: list[Path]
+
+
+@dataclass
+class _DayCount:
+    count: int
+    mtime_ns: int
+
+
+def is_episode_name(name: str) -> bool:
+    return name.endswith(".npz") and not name.startswith(".")
+
+
+def episode_entries(folder: Path) -> list[os.DirEntry[str]]:
+    """The episode entries of ``folder`` (any kind: file, folder or link), unsorted."""
+    try:
+        with os.scandir(folder) as it:
+            return [e for e in it if is_episode_name(e.name)]
+    except FileNotFoundError:
+        return []
+
+
+def _now_iso() -> str:
+    return datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+class Spool:
+    """Claims, archives, stales, quarantines, recovers and requeues a root's episodes."""
+
+    def __init__(
+        self, root: str | Path | TrainingRoot, limits: SizeLimits = DEFAULT_LIMITS
+    ) -> None:
+        self.root = TrainingRoot.at(root)
+        self.limits = limits
+        self._day_cache: dict[str, _DayCount] = {}
+
+    # ------------------------------------------------------------------ claiming
+
+    def pending(self) -> list[Path]:
+        """Episodes waiting in ``buffer/``, oldest first (mtime, then name)."""
+        entries = episode_entries(self.root.buffer)
+        keyed = []
+        for entry in entries:
+            try:
+                mtime = entry.stat(follow_symlinks=False).st_mtime_ns
+            except FileNotFoundError:  # claimed or requeued meanwhile
+                continue
+            keyed.append((mtime, entry.name, Path(entry.path)))
+        return [path for _, _, path in sorted(keyed)]
+
+    def claimed(self) -> list[Path]:
+        """The batch in ``processing/`` (empty unless a batch is in hand or a learner died)."""
+        return sorted(Path(e.path) for e in episode_entries(self.root.processing))
+
+    def claim(self, max_files: int = 10, max_steps: int | None = None) -> list[Path]:
+        """Move the oldest waiting episodes into ``processing/``: at most ``max_files``,
+        and at most ``max_steps`` steps in all (but always one file, however long).
+
+        Raises :class:`SpoolError` if ``processing/`` still holds an earlier batch.
+        """
+        if max_files < 1:
+            raise SpoolError(f"max_files must be at least 1, got {max_files}")
+        leftover = self.claimed()
+        if leftover:
+            raise SpoolError(
+                f"{self.root.processing} still holds {len(leftover)} file(s) of an earlier "
+                "batch; run start-up recovery (Spool.recover) before claiming"
+            )
+        self.root.processing.mkdir(parents=True, exist_ok=True)
+        batch: list[Path] = []
+        steps = 0
+        for path in self.pending()[:max_files]:
+            if max_steps is not None:
+                # Unreadable files count as 0 steps: they are claimed to be quarantined.
+                t = episode_steps(path, self.limits) or 0
+                if batch and steps + t > max_steps:
+                    break
+                steps += t
+            try:
+                batch.append(move_into(path, self.root.processing))
+            except FileNotFoundError:
+                continue
+        return batch
+
+    # ------------------------------------------------------------------ outcomes
+
+    def archive(self, paths: Iterable[Path], day: str | None = None) -> list[Path]:
+        """Move trained episodes into ``archive/DAY/`` (today, local time, by default)."""
+        paths = list(paths)
+        if not paths:
+            return []
+        day = day or datetime.now().strftime("%Y-%m-%d")
+        folder = self.root.archive / day
+        folder.mkdir(parents=True, exist_ok=True)
+        before = self._day_count(folder, self._read_index().get(day))
+        moved = [move_into(path, folder) for path in paths]
+        self._day_cache[day] = _DayCount(before + len(moved), os.stat(folder).st_mtime_ns)
+        self._write_index()
+        return moved
+
+    def mark_stale(self, path: Path, reason: str) -> Path:
+        """Set aside a valid episode not to train on (too old, or too far behind the policy)."""
+        return self._set_aside(path, self.root.stale, reason, None)
+
+    def quarantine(self, path: Path, reason: str, error: str | None = None) -> Path:
+        """Set aside an invalid file, with ``NAME.reason.json`` saying why."""
+        return self._set_aside(path, self.root.quarantine, reason, error)
+
+    def _set_aside(self, path: Path, folder: Path, reason: str, error: str | None) -> Path:
+        try:
+            size: int | None = os.lstat(path).st_size
+        except OSError:
+            size = None
+        moved = move_into(path, folder)
+        record = {
+            "name": moved.name,
+            "reason": reason,
+            "error": error,
+            "time": _now_iso(),
+            "size": size,
+            "from": path.parent.name,
+        }
+        atomic_write_text(moved.with_name(moved.name + REASON_SUFFIX), json.dumps(record, indent=2))
+        logger.info("%s -> %s/: %s", path.name, folder.name, reason)
+        return moved
+
+    def reason(self, path: Path) -> dict | None:
+        """The reason record of a file in ``stale/`` or ``quarantine/``."""
+        try:
+            return json.loads(path.with_name(path.name + REASON_SUFFIX).read_text("utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    # ------------------------------------------------------------------ recovery
+
+    def recover(self, trained: Collection[str]) -> Recovery:
+        """After a crash: each file in ``processing/`` goes to ``archive/`` if ``trained``
+        (the latest published model's batch) names it, else back to ``buffer/``.
+        The learner's own temp files in ``state/`` are removed.
+        """
+        leftover = self.claimed()
+        done = [p for p in leftover if p.name in trained]
+        undone = [p for p in leftover if p.name not in trained]
+        archived = self.archive(done)
+        returned = [move_into(p, self.root.buffer) for p in undone]
+        temps = remove_temps(self.root.state)
+        if archived or returned:
+            logger.info(
+                "recovered processing/: %d archived (already trained), %d back to buffer/",
+                len(archived),
+                len(returned),
+            )
+        return Recovery(archived, returned, temps)
+
+    def requeue(self, source: RequeueSource, names: Collection[str] | None = None) -> list[Path]:
+        """Move files from ``stale/`` or ``quarantine/`` back into ``buffer/``.
+
+        All of them when ``names`` is empty or ``None``. Their age starts again (mtime set
+        to now) so a file staled for its age is not staled again at once. Each reason
+        file moves to ``SOURCE/requeued/`` so the history is kept.
+        """
+        if source not in ("quarantine", "stale"):
+            raise SpoolError(f"can only requeue from quarantine or stale, not {source!r}")
+        folder = self.root.quarantine if source == "quarantine" else self.root.stale
+        available = {e.name: Path(e.path) for e in episode_entries(folder)}
+        if names:
+            missing = [n for n in names if n not in available]
+            if missing:
+                raise SpoolError(
+                    f"no file named {', '.join(repr(n) for n in missing)} in {folder}"
+                    f" ({len(available)} file(s) there)"
+                )
+            chosen = [available[n] for n in names]
+        else:
+            chosen = [available[n] for n in sorted(available)]
+        requeued = []
+        stamp = datetime.now().strftime("%Y%m%d_%H%M%S")
+        for path in chosen:
+            reason_file = path.with_name(path.name + REASON_SUFFIX)
+            target = move_into(path, self.root.buffer)
+            if target.is_file() and not target.is_symlink():
+                os.utime(target)
+            if reason_file.exists():
+                move_into(reason_file, folder / REQUEUED_FOLDER, f"{stamp}_{reason_file.name}")
+            logger.info("requeued %s from %s/ into buffer/", path.name, source)
+            requeued.append(target)
+        return requeued
+
+    # ------------------------------------------------------------------ counting
+
+    def counts(self) -> SpoolCounts:
+        return SpoolCounts(
+            buffer=len(episode_entries(self.root.buffer)),
+            processing=len(episode_entries(self.root.processing)),
+            archive=self.archive_count(),
+            stale=len(episode_entries(self.root.stale)),
+            quarantine=len(episode_entries(self.root.quarantine)),
+        )
+
+    def archive_count(self) -> int:
+        """Episodes in ``archive/``: one ``stat`` per day folder, a rescan only of a day
+        folder changed by someone other than the learner since it last counted."""
+        index = self._read_index()
+        total = 0
+        try:
+            days = [e for e in os.scandir(self.root.archive) if e.is_dir(follow_symlinks=False)]
+        except FileNotFoundError:
+            return 0
+        for day in days:
+            total += self._day_count(Path(day.path), index.get(day.name))
+        return total
+
+    def _day_count(self, folder: Path, recorded: _DayCount | None) -> int:
+        mtime_ns = os.stat(folder).st_mtime_ns
+        for known in (self._day_cache.get(folder.name), recorded):
+            if known is not None and known.mtime_ns == mtime_ns:
+                return known.count
+        count = len(episode_entries(folder))
+        self._day_cache[folder.name] = _DayCount(count, mtime_ns)
+        return count
+
+    def _index_path(self) -> Path:
+        return self.root.state / ARCHIVE_INDEX
+
+    def _read_index(self) -> dict[str, _DayCount]:
+        try:
+            raw = json.loads(self._index_path().read_text("utf-8"))
+            return {day: _DayCount(int(v["count"]), int(v["mtime_ns"])) for day, v in raw.items()}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return {}
+
+    def _write_index(self) -> None:
+        index = self._read_index()
+        index.update(self._day_cache)
+        self.root.state.mkdir(parents=True, exist_ok=True)
+        text = json.dumps({d: {"count": c.count, "mtime_ns": c.mtime_ns} for d, c in index.items()})
+        # A cache: rebuilt by a rescan if lost, so no fsync on the learner's hot path.
+        atomic_write_text(self._index_path(), text, fsync=False)
