@@ -63,7 +63,11 @@ class BatchResult:
 
 
 def recover_root(spool: Spool, store: ModelStore) -> Recovery:
-    """Start-up recovery, run under the learner lock before the first claim."""
+    """Start-up recovery, run under the learner lock before the first claim.
+
+    Creates the root's folders if they are missing.
+    """
+    spool.root.ensure()
     models_temps = store.remove_leftover_temps()
     recovery = spool.recover(store.latest_batch())
     return recovery._replace(temps_removed=recovery.temps_removed + models_temps)
