@@ -30,7 +30,10 @@ def run_worker(root: Path, crash_at: int) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(WORKER.parent.parent / "src")}
     return subprocess.run(
         [sys.executable, str(WORKER), str(root), str(crash_at)],
-        capture_output=True, text=True, env=env, timeout=60,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
     )
 
 
@@ -115,8 +118,12 @@ def test_bad_files_are_quarantined_and_the_rest_of_the_batch_trains(tmp_path):
     (tr.buffer / "empty.npz").write_bytes(b"")
     (tr.buffer / "folder.npz").mkdir()
     (tr.buffer / "link.npz").symlink_to(good[0])
-    np.savez(tr.buffer / "wrongdim.npz", states=np.zeros((3, 7), np.float32),
-             actions=np.zeros(3, np.int64), rewards=np.zeros(3, np.float32))
+    np.savez(
+        tr.buffer / "wrongdim.npz",
+        states=np.zeros((3, 7), np.float32),
+        actions=np.zeros(3, np.int64),
+        rewards=np.zeros(3, np.float32),
+    )
     trained_on: list[str] = []
 
     def train(batch):
@@ -160,8 +167,11 @@ def test_an_interrupted_training_returns_its_batch_to_the_buffer(tmp_path):
 
 def test_recover_root_cleans_only_the_learners_own_temp_files(tmp_path):
     tr = TrainingRoot(tmp_path).ensure()
-    own = [tr.models / ".rl_agent_model.npz.1-ab.tmp", tr.history / ".x.npz.2-cd.tmp",
-           tr.state / ".archive_index.json.3-ef.tmp"]
+    own = [
+        tr.models / ".rl_agent_model.npz.1-ab.tmp",
+        tr.history / ".x.npz.2-cd.tmp",
+        tr.state / ".archive_index.json.3-ef.tmp",
+    ]
     for path in own:
         path.write_bytes(b"partial")
     writer_temp = tr.buffer / ".game_x.npz.9-aa.tmp"  # a game may still be writing it

@@ -25,13 +25,17 @@ def holder(tmp_path):
     """A learner-lock holder in another process, ready when yielded."""
     proc = subprocess.Popen(
         [sys.executable, "-c", HOLD_LOCK, str(tmp_path)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert proc.stdout.readline().strip() == "READY"
     yield proc
     if proc.poll() is None:
         proc.kill()
     proc.wait(timeout=10)
+    proc.stdin.close()
+    proc.stdout.close()
 
 
 def test_second_learner_is_refused_with_the_holders_pid(tmp_path, holder):
@@ -72,7 +76,10 @@ def test_released_lock_can_be_taken_again_and_records_the_holder(tmp_path):
 def test_rollback_is_refused_while_a_learner_runs(tmp_path, holder):
     out = subprocess.run(
         [sys.executable, "-m", "bgtrain", "rollback", "--root", str(tmp_path), "1"],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert out.returncode == 1
-    assert out.stderr.startswith(f"error: another learner already holds {tmp_path} (pid {holder.pid}")
+    assert out.stderr.startswith(
+        f"error: another learner already holds {tmp_path} (pid {holder.pid}"
+    )

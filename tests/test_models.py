@@ -45,8 +45,14 @@ def test_meta_survives_round_trip_with_unknown_keys(tmp_path):
     store = ModelStore(tmp_path)
     arrays, meta = tiny_model()
     meta = meta.__class__(
-        version=0, obs_dim=4, n_actions=2, layer_sizes=(64, 64), activation="tanh",
-        algorithm="ppo", hyperparameters={"lr": 3e-4}, counters={"games": 7},
+        version=0,
+        obs_dim=4,
+        n_actions=2,
+        layer_sizes=(64, 64),
+        activation="tanh",
+        algorithm="ppo",
+        hyperparameters={"lr": 3e-4},
+        counters={"games": 7},
         extra={"note": "kept"},
     )
     store.publish(arrays, meta)
@@ -106,7 +112,9 @@ def test_a_file_that_is_not_a_model_is_refused(tmp_path):
     with pytest.raises(InvalidModelError, match="no 'meta' entry; not a bgtrain model"):
         ModelStore(root).load()
     np.savez(root.model_file, meta=np.array('{"format": "other/2"}'))
-    with pytest.raises(InvalidModelError, match=r"not a bgtrain.model/1 model \(format: 'other/2'\)"):
+    with pytest.raises(
+        InvalidModelError, match=r"not a bgtrain.model/1 model \(format: 'other/2'\)"
+    ):
         ModelStore(root).load()
 
 

@@ -96,7 +96,8 @@ def _as_finite_float32(key: str, arr: np.ndarray, expected: str) -> np.ndarray:
     for label, bad in (("NaN", np.isnan(arr)), ("Inf", np.isinf(arr))):
         if bad.any():
             raise InvalidEpisodeError(f"'{key}' has {label} at {_first_bad(bad)}")
-    out = arr.astype(np.float32, copy=False)
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = arr.astype(np.float32, copy=False)
     if arr.dtype != np.float32:
         overflow = np.isinf(out)
         if overflow.any():
@@ -124,15 +125,38 @@ def _as_actions(arr: np.ndarray, n_actions: int | None) -> np.ndarray:
     if negative.any():
         i = int(np.argmax(negative))
         raise InvalidEpisodeError(f"'actions'[{i}] = {arr[i]} is negative")
-    if n_actions is not None:
-        too_big = arr >= n_actions
-        if too_big.any():
-            i = int(np.argmax(too_big))
-            raise InvalidEpisodeError(
-                f"'actions'[{i}] = {arr[i]} is out of range: "
-                f"this root has {n_actions} actions (0..{n_actions - 1})"
-            )
-    return arr.astype(np.int64, copy=False)
+    if arr.dtype.kind in "uf":
+        # uint64 or float values past int64 would wrap to negatives in the cast below.
+        too_large = arr > np.iinfo(np.int64).max
+        if too_large.any():
+            i = int(np.argmax(too_large))
+            raise InvalidEpisodeError(f"'actions'[{i}] = {arr[i]} is too large for int64")
+    _check_action_range(arr, n_actions)
+    with np.errstate(invalid="ignore"):
+        return arr.astype(np.int64, copy=False)
+
+
+def _check_action_range(actions: np.ndarray, n_actions: int | None) -> None:
+    if n_actions is None:
+        return
+    too_big = actions >= n_actions
+    if too_big.any():
+        i = int(np.argmax(too_big))
+        raise InvalidEpisodeError(
+            f"'actions'[{i}] = {actions[i]} is out of range: "
+            f"this root has {n_actions} actions (0..{n_actions - 1})"
+        )
+
+
+def _check_obs_dim(found: int, expected: int | None) -> None:
+    if expected is not None and found != expected:
+        raise InvalidEpisodeError(f"obs_dim is {found}, but this root's model expects {expected}")
+
+
+def check_fits(episode: Episode, obs_dim: int | None, n_actions: int | None) -> None:
+    """Raise :class:`InvalidEpisodeError` if a valid episode does not fit a root's model."""
+    _check_obs_dim(episode.obs_dim, obs_dim)
+    _check_action_range(episode.actions, n_actions)
 
 
 def _scalar(key: str, arr: np.ndarray) -> np.ndarray:
@@ -152,6 +176,10 @@ def _parse_meta(arr: np.ndarray) -> dict[str, Any]:
         raise InvalidEpisodeError(f"'meta' is not valid JSON ({exc})") from None
     if not isinstance(meta, dict):
         raise InvalidEpisodeError(f"'meta' must be a JSON object, got {type(meta).__name__}")
+    if meta.get("format", FORMAT) != FORMAT:
+        raise InvalidEpisodeError(
+            f"'meta' says format {meta['format']!r}; this bgtrain reads {FORMAT} only"
+        )
     return meta
 
 
@@ -172,6 +200,8 @@ def validate_arrays(
     _require_real("states", states, "float32")
     if states.ndim != 2:
         raise InvalidEpisodeError(f"'states' must be 2-D [T, obs_dim], got shape {states.shape}")
+    if states.shape[1] == 0:
+        raise InvalidEpisodeError(f"'states' has no columns (shape {states.shape}, obs_dim 0)")
     _require_real("actions", actions, "int64")
     _require_real("rewards", rewards, "float32")
     _check_1d("actions", actions)
@@ -184,10 +214,7 @@ def validate_arrays(
         )
     if t == 0:
         raise InvalidEpisodeError("episode is empty (T = 0 steps)")
-    if obs_dim is not None and states.shape[1] != obs_dim:
-        raise InvalidEpisodeError(
-            f"obs_dim is {states.shape[1]}, but this root's model expects {obs_dim}"
-        )
+    _check_obs_dim(states.shape[1], obs_dim)
     states = _as_finite_float32("states", states, "float32")
     rewards = _as_finite_float32("rewards", rewards, "float32")
     actions = _as_actions(actions, n_actions)
@@ -207,14 +234,16 @@ def validate_arrays(
     if "policy_version" in arrays:
         raw = _scalar("policy_version", np.asarray(arrays["policy_version"]))
         if raw.dtype.kind not in "iu" or int(raw) < 0:
-            raise InvalidEpisodeError(f"'policy_version' must be a whole number >= 0, got {raw!r}")
+            raise InvalidEpisodeError(
+                f"'policy_version' must be a whole number >= 0, got {raw.item()!r}"
+            )
         policy_version = int(raw)
 
     terminated = True
     if "terminated" in arrays:
         raw = _scalar("terminated", np.asarray(arrays["terminated"]))
         if raw.dtype.kind not in "biu" or int(raw) not in (0, 1):
-            raise InvalidEpisodeError(f"'terminated' must be true or false, got {raw!r}")
+            raise InvalidEpisodeError(f"'terminated' must be true or false, got {raw.item()!r}")
         terminated = bool(raw)
 
     last_state = None

@@ -94,6 +94,12 @@ def _open_zip(path: Path) -> zipfile.ZipFile:
         raise InvalidEpisodeError("not an .npz file (not a zip archive)", path) from None
 
 
+def _damaged(key: str, exc: BaseException, path: Path) -> InvalidEpisodeError:
+    return InvalidEpisodeError(
+        f"truncated or damaged zip archive ('{key}': {exc})", path, error=str(exc)
+    )
+
+
 def _read_header(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> MemberHeader:
     key = info.filename[: -len(".npy")]
     try:
@@ -105,7 +111,9 @@ def _read_header(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> Memb
                 shape, fortran, dtype = npy_format.read_array_header_2_0(f)
             else:
                 raise ValueError(f".npy format version {version} is not supported")
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+    except zipfile.BadZipFile as exc:
+        raise _damaged(key, exc, path) from None
+    except (ValueError, OSError, EOFError) as exc:
         raise InvalidEpisodeError(
             f"'{key}' is not a valid .npy array ({exc})", path, error=str(exc)
         ) from None
@@ -161,12 +169,15 @@ def _read_member(zf: zipfile.ZipFile, header: MemberHeader, path: Path) -> np.nd
             while filled < len(view):
                 n = f.readinto(view[filled:])
                 if not n:
-                    raise EOFError(f"'{header.key}' data ends after {filled} of {len(view)} bytes")
+                    break
                 filled += n
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise _damaged(header.key, exc, path) from None
+    if filled < len(view):
         raise InvalidEpisodeError(
-            f"truncated or damaged zip archive ('{header.key}': {exc})", path, error=str(exc)
-        ) from None
+            f"'{header.key}' has {filled} of the {len(view)} data bytes its header declares",
+            path,
+        )
     if header.fortran_order:
         return flat.reshape(header.shape[::-1]).transpose()
     return flat.reshape(header.shape)
