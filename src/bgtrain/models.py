@@ -95,6 +95,15 @@ def history_name(version: int) -> str:
     return f"rl_agent_model.v{version:06d}.npz"
 
 
+def model_file_bytes(arrays: Mapping[str, np.ndarray], meta: ModelMeta) -> bytes:
+    """A whole model file (format 1) in memory: arrays plus the JSON ``meta``."""
+    if META_KEY in arrays:
+        raise ValueError(f"'{META_KEY}' is reserved for the model's self-description")
+    data = io.BytesIO()
+    np.savez(data, **arrays, **{META_KEY: np.array(meta.to_json())})
+    return data.getvalue()
+
+
 def read_model_file(path: Path) -> LoadedModel:
     """Load a model file whole (never unpickling) and parse its meta."""
     try:
@@ -202,15 +211,11 @@ class ModelStore:
 
         The caller must hold the root's learner lock (one publisher per root).
         """
-        if META_KEY in arrays:
-            raise ValueError(f"'{META_KEY}' is reserved for the model's self-description")
         version = (self.latest_version() or 0) + 1
         meta = dataclasses.replace(
             meta, version=version, created_at=datetime.now().astimezone().isoformat()
         )
-        data = io.BytesIO()
-        np.savez(data, **arrays, **{META_KEY: np.array(meta.to_json())})
-        payload = data.getvalue()
+        payload = model_file_bytes(arrays, meta)
         self.root.history.mkdir(parents=True, exist_ok=True)
         # History first: if we die between the two writes, the latest file still holds
         # the previous version, and the next publish rewrites this same history slot.

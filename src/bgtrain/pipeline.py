@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .episode import Episode, load_episode
+from .episode import Episode, check_fits, load_episode
 from .errors import InvalidEpisodeError
 from .models import ModelMeta, ModelStore
 from .safe_npz import DEFAULT_LIMITS, SizeLimits
@@ -42,6 +42,8 @@ class LoadedEpisode(NamedTuple):
 TrainFn = Callable[[Sequence[LoadedEpisode]], TrainedModel]
 #: Returns why an episode should not be trained on (too old, too stale), or ``None``.
 StaleFn = Callable[[Path, Episode], "str | None"]
+#: Loads and validates one claimed file (raises InvalidEpisodeError).
+LoadFn = Callable[[Path], Episode]
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,8 @@ class BatchLimits:
 @dataclass
 class BatchResult:
     claimed: list[Path]
+    #: The valid, fresh episodes the batch trained on (paths in processing/ at the time).
+    trained: list[LoadedEpisode] = field(default_factory=list)
     published: ModelMeta | None = None
     archived: list[Path] = field(default_factory=list)
     quarantined: list[Path] = field(default_factory=list)
@@ -74,14 +78,25 @@ def recover_root(spool: Spool, store: ModelStore) -> Recovery:
 
 
 def load_batch(
-    spool: Spool, claimed: Sequence[Path], limits: BatchLimits, is_stale: StaleFn | None = None
+    spool: Spool,
+    claimed: Sequence[Path],
+    limits: BatchLimits,
+    is_stale: StaleFn | None = None,
+    load: LoadFn | None = None,
 ) -> tuple[list[LoadedEpisode], BatchResult]:
-    """Validate the claimed files: bad ones to quarantine, stale ones to stale/."""
+    """Validate the claimed files: bad ones to quarantine, stale ones to stale/.
+
+    A batch has one ``obs_dim``: the root model's, or, before there is a model, that of
+    its first valid episode.
+    """
+    load = load or (lambda path: load_episode(path, limits=limits.size))
     result = BatchResult(claimed=list(claimed))
     good: list[LoadedEpisode] = []
+    obs_dim = limits.obs_dim
     for path in claimed:
         try:
-            episode = load_episode(path, limits.obs_dim, limits.n_actions, limits.size)
+            episode = load(path)
+            check_fits(episode, obs_dim, limits.n_actions)
         except InvalidEpisodeError as exc:
             result.quarantined.append(spool.quarantine(path, exc.reason, exc.error))
             continue
@@ -89,7 +104,9 @@ def load_batch(
         if reason is not None:
             result.stale.append(spool.mark_stale(path, reason))
             continue
+        obs_dim = episode.obs_dim
         good.append(LoadedEpisode(path, episode))
+    result.trained = good
     return good, result
 
 
@@ -99,13 +116,14 @@ def run_batch(
     train: TrainFn,
     limits: BatchLimits = BatchLimits(),
     is_stale: StaleFn | None = None,
+    load: LoadFn | None = None,
 ) -> BatchResult | None:
     """One cycle; ``None`` when the buffer is empty."""
     claimed = spool.claim(limits.max_files, limits.max_steps)
     if not claimed:
         return None
     try:
-        good, result = load_batch(spool, claimed, limits, is_stale)
+        good, result = load_batch(spool, claimed, limits, is_stale, load)
         if not good:
             return result
         trained = train(good)

@@ -9,9 +9,9 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import BgtrainError
-from . import check, requeue, rollback
+from . import check, learn, requeue, rollback
 
-COMMANDS = (check, requeue, rollback)
+COMMANDS = (check, learn, requeue, rollback)
 
 
 def build_parser() -> argparse.ArgumentParser:

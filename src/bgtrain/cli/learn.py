@@ -1,0 +1,84 @@
+"""``bgtrain learn``: the learner as its own process, for games that run elsewhere.
+
+It trains on whatever lands in ROOT/data/buffer (from ``bgtrain run``, a StarCraft II
+bot, another machine, or files dropped there by hand) until Ctrl+C or SIGTERM, which
+stop it cleanly: the batch in hand is published or returned to the buffer. A second
+Ctrl+C quits at once; the next start recovers the batch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config import LearnerSettings
+from ..settings import add_settings_arguments, settings_from_args
+from ._common import add_root_argument
+
+
+@dataclass(frozen=True)
+class LearnConfig:
+    #: The training root.
+    root: Path
+    #: Learner settings and hyperparameters (flags > ``--config`` file > defaults).
+    settings: LearnerSettings
+    #: Stop once the buffer is empty (train on what is there, then exit).
+    exit_when_idle: bool = False
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("learn", help="run the learner on a root until Ctrl+C", description=__doc__)
+    add_root_argument(p)
+    p.add_argument("--config", type=Path, metavar="FILE", help="TOML settings ([learner] table)")
+    p.add_argument("--exit-when-idle", action="store_true", help="stop once the buffer is empty")
+    add_settings_arguments(p, LearnerSettings)
+    p.set_defaults(
+        run=lambda a: run(
+            LearnConfig(
+                a.root,
+                settings_from_args(LearnerSettings, a, a.config, "learner"),
+                a.exit_when_idle,
+            )
+        )
+    )
+
+
+def run(config: LearnConfig) -> int:
+    from ..learner import BackgroundLearner  # imports torch: only when learning
+
+    learner = BackgroundLearner(config.root, config.settings)
+    stopping = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        if stopping.is_set():
+            print("[BG_LEARNER] Second interrupt: quitting now (the next start recovers the batch)")
+            os._exit(130)
+        stopping.set()
+        print("[BG_LEARNER] Stopping after the batch in hand (Ctrl+C again to quit at once)")
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        learner.start()
+        print("[OK] Background parallel learner initialized and started")
+        print("[INFO] Experience replay training will run in background")
+        print(f"[INFO] Monitoring directory: {learner.root.buffer}")
+        while not stopping.wait(0.2):
+            if config.exit_when_idle and learner.idle:
+                break
+            if not learner.running:
+                break
+    finally:
+        if learner.running:
+            learner.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    stats = learner.get_stats()
+    print(
+        f"[BG_LEARNER] {stats['batches_trained']} batches, {stats['files_processed']} files "
+        f"trained in all; model version {stats['model_version']} in {learner.store.path}"
+    )
+    return 0

@@ -1,0 +1,484 @@
+"""The background learner: spool + trainer + model store + reporting, in one loop.
+
+It runs as a thread (``start()``/``stop()``, the seed system's API) or as its own
+process (``bgtrain learn``). Each cycle claims a batch from ``buffer/``, validates it
+(bad files to quarantine, too old or too far behind the policy to stale), trains,
+publishes the next model version and archives the batch (see :mod:`bgtrain.pipeline`).
+It wakes as soon as a file lands (watchdog) and polls every ``poll_interval`` as a
+fallback; while it trains, ``max_workers`` threads load and validate the next files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import reporting
+from ._fs import atomic_write_text
+from .config import LearnerSettings
+from .episode import Episode, load_episode
+from .lock import LearnerLock
+from .models import LoadedModel, ModelStore
+from .pipeline import BatchLimits, BatchResult, LoadedEpisode, TrainedModel, recover_root, run_batch
+from .root import DEFAULT_ROOT, TrainingRoot
+from .safe_npz import SizeLimits
+from .spool import Spool, is_episode_name
+from .trainer import Trainer, TrainMetrics
+
+logger = logging.getLogger(__name__)
+
+COUNTERS_NAME = "counters.json"
+#: Right after a batch the learner looks at the buffer every FAST_POLL_S for
+#: FAST_POLL_WINDOW_S: watchdog's inotify backend holds every event for 0.5 s behind the
+#: "moved out" events that the learner's own claim just caused.
+FAST_POLL_S = 0.02
+FAST_POLL_WINDOW_S = 1.0
+
+
+@dataclass
+class LearnerCounters:
+    """Running totals; saved in ``state/counters.json`` so they survive a restart."""
+
+    files_processed: int = 0
+    batches_trained: int = 0
+    total_samples: int = 0
+    total_processing_time: float = 0.0
+    loss_sum: float = 0.0
+    last_loss: float = 0.0
+    errors: int = 0
+    files_skipped_old: int = 0
+    files_quarantined: int = 0
+    last_batch_time: float | None = None
+
+    @classmethod
+    def load(cls, path: Path) -> LearnerCounters:
+        try:
+            raw = json.loads(path.read_text("utf-8"))
+            names = {f.name for f in dataclasses.fields(cls)}
+            return cls(**{k: v for k, v in raw.items() if k in names})
+        except (OSError, ValueError, TypeError):
+            return cls()
+
+    def save(self, path: Path) -> None:
+        atomic_write_text(path, json.dumps(dataclasses.asdict(self)), fsync=False)
+
+
+def _quiet_watchdog_stop_race(record: logging.LogRecord) -> bool:
+    # watchdog logs this as an error when an event arrives while its observer is stopping;
+    # nothing is lost (the learner is stopping), so it is not shown to users.
+    return "called when the thread is inactive" not in record.getMessage()
+
+
+logging.getLogger("watchdog.observers.inotify").addFilter(_quiet_watchdog_stop_race)
+
+
+class _Prefetcher:
+    """Loads and validates buffer files on worker threads while the learner trains.
+
+    A claim renames a file into ``processing/``: same inode, size and mtime, so a result
+    loaded from ``buffer/`` is reused when those still match; anything else is loaded anew.
+    """
+
+    def __init__(self, workers: int, limits: SizeLimits) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bgtrain-load")
+        self._limits = limits
+        self._futures: dict[str, tuple[tuple[int, int, int], Future[Episode]]] = {}
+        self.active = 0
+        self._lock = threading.Lock()
+
+    def _load(self, path: Path) -> Episode:
+        with self._lock:
+            self.active += 1
+        try:
+            return load_episode(path, limits=self._limits)
+        finally:
+            with self._lock:
+                self.active -= 1
+
+    def prefetch(self, paths: Sequence[Path]) -> None:
+        for path in paths:
+            if path.name in self._futures:
+                continue
+            try:
+                st = path.lstat()
+            except OSError:
+                continue
+            key = (st.st_ino, st.st_size, st.st_mtime_ns)
+            self._futures[path.name] = (key, self._pool.submit(self._load, path))
+
+    def load(self, path: Path) -> Episode:
+        entry = self._futures.pop(path.name, None)
+        if entry is not None:
+            try:
+                st = path.lstat()
+                if (st.st_ino, st.st_size, st.st_mtime_ns) == entry[0]:
+                    return entry[1].result()
+            except OSError:
+                pass
+        return load_episode(path, limits=self._limits)
+
+    def forget_missing(self, present: set[str]) -> None:
+        for name in [n for n in self._futures if n not in present]:
+            del self._futures[name]
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+class BackgroundLearner:
+    """Trains on a root's recorded games in the background and publishes models.
+
+    ``start()`` takes the root's learner lock (a second learner gets
+    :class:`~bgtrain.errors.LearnerLockedError`), recovers from any crash, and starts the
+    worker thread; ``stop()`` finishes or returns the batch in hand and releases the lock.
+    """
+
+    def __init__(
+        self,
+        root: str | Path | TrainingRoot = DEFAULT_ROOT,
+        settings: LearnerSettings | None = None,
+        *,
+        console: Callable[[str], None] | None = None,
+        enable_model_training: bool = True,
+        **overrides: Any,
+    ) -> None:
+        self.root = TrainingRoot.at(root)
+        self.settings = dataclasses.replace(settings or LearnerSettings(), **overrides)
+        self.enable_model_training = enable_model_training
+        self._console = (
+            console if console is not None else (print if self.settings.verbose else None)
+        )
+        self.spool = Spool(self.root, self.settings.size_limits)
+        self.store = ModelStore(self.root, self.settings.history_size)
+        self.counters = LearnerCounters()
+        self.trainer: Trainer | None = None
+        self.model_version = 0
+        self.last_result: BatchResult | None = None
+        self.last_metrics: TrainMetrics | None = None
+        self.last_lags: list[int] = []
+        self._lock = LearnerLock(self.root, role="learner")
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._idle = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._observer: Any = None
+        self._prefetcher: _Prefetcher | None = None
+        self._busy = False
+        self._last_report = 0.0
+        self._last_batch_end = -math.inf
+        self._tensorboard = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> bool:
+        """Lock, recover, load the latest model, start watching and the worker thread."""
+        if self.running:
+            return False
+        self._lock.acquire()
+        try:
+            recovery = recover_root(self.spool, self.store)
+            if recovery.archived or recovery.returned:
+                self._say(
+                    f"[BG_LEARNER] Recovered an interrupted batch: {len(recovery.archived)} "
+                    f"archived (already trained), {len(recovery.returned)} back to the buffer"
+                )
+            self.counters = LearnerCounters.load(self.root.state / COUNTERS_NAME)
+            self._load_latest_model()
+            if self.settings.torch_threads:
+                import torch
+
+                torch.set_num_threads(self.settings.torch_threads)
+            self._prefetcher = _Prefetcher(self.settings.max_workers, self.settings.size_limits)
+            self._tensorboard = reporting.open_tensorboard(self.root)
+            self._stop.clear()
+            self._observer = self._watch()
+            self._thread = threading.Thread(target=self._run, name="bgtrain-learner", daemon=True)
+            self._thread.start()
+        except BaseException:
+            self._lock.release()
+            raise
+        self._say(f"[BG_LEARNER] Started (Monitoring {self.root.buffer})")
+        return True
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop after the batch in hand is published (or returned to the buffer)."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        if self._observer is not None:
+            self._observer.stop()
+            self._observer.join(timeout=5)
+            self._observer = None
+        if self._prefetcher is not None:
+            self._prefetcher.shutdown()
+        if self._tensorboard is not None:
+            self._tensorboard.close()
+            self._tensorboard = None
+        self.counters.save(self.root.state / COUNTERS_NAME)
+        self._lock.release()
+        self._say("[BG_LEARNER] Stopped")
+
+    @property
+    def idle(self) -> bool:
+        """The last look at the buffer found nothing to train on."""
+        return self._idle.is_set()
+
+    def wake(self) -> None:
+        """Look at the buffer now (what a file event does)."""
+        self._wake.set()
+
+    def __enter__(self) -> BackgroundLearner:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ the loop
+
+    def _watch(self) -> Any:
+        try:
+            from watchdog.events import FileSystemEventHandler
+            from watchdog.observers import Observer
+        except ImportError:  # pragma: no cover - watchdog is a dependency
+            logger.warning(
+                "watchdog is not installed: polling every %ss", self.settings.poll_interval
+            )
+            return None
+        learner = self
+
+        class _Landed(FileSystemEventHandler):
+            def on_any_event(self, event: Any) -> None:
+                name = Path(getattr(event, "dest_path", "") or event.src_path).name
+                if event.event_type in ("created", "moved") and is_episode_name(name):
+                    learner._wake.set()
+
+        observer = Observer()
+        self.root.buffer.mkdir(parents=True, exist_ok=True)
+        observer.schedule(_Landed(), str(self.root.buffer), recursive=False)
+        observer.daemon = True
+        observer.start()
+        return observer
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.clear()
+            try:
+                worked = self.run_once()
+            except Exception as exc:
+                self.counters.errors += 1
+                logger.exception("learner cycle failed")
+                self._say(f"[BG_LEARNER] [ERROR] Processing error: {exc}")
+                worked = False
+            self._maybe_report()
+            if worked:
+                self._idle.clear()
+                self._last_batch_end = time.monotonic()
+                continue
+            self._idle.set()
+            recent = time.monotonic() - self._last_batch_end < FAST_POLL_WINDOW_S
+            self._wake.wait(FAST_POLL_S if recent else self.settings.poll_interval)
+
+    def run_once(self) -> bool:
+        """One cycle; ``True`` if a batch was claimed. (The thread calls this in a loop.)"""
+        if not self.enable_model_training:
+            return False
+        s = self.settings
+        assert self._prefetcher is not None
+        limits = BatchLimits(
+            max_files=s.batch_files,
+            max_steps=s.batch_steps,
+            obs_dim=self.trainer.obs_dim if self.trainer else None,
+            n_actions=self.trainer.n_actions if self.trainer else s.n_actions,
+            size=s.size_limits,
+        )
+        started = time.perf_counter()
+        self._busy = True
+        try:
+            result = run_batch(
+                self.spool, self.store, self._train, limits, self._why_stale, self._prefetcher.load
+            )
+        finally:
+            self._busy = False
+        if result is None:
+            return False
+        self._account(result, time.perf_counter() - started)
+        return True
+
+    def _train(self, batch: Sequence[LoadedEpisode]) -> TrainedModel:
+        # While the network trains, the workers load the next files from the buffer.
+        assert self._prefetcher is not None
+        pending = self.spool.pending()[: self.settings.batch_files * 2]
+        self._prefetcher.forget_missing({p.name for p in pending})
+        self._prefetcher.prefetch(pending)
+        episodes = [item.episode for item in batch]
+        if self.trainer is None:
+            self.trainer = self._new_trainer(episodes)
+        self.last_lags = [
+            self.model_version - ep.policy_version if ep.policy_version is not None else 0
+            for ep in episodes
+        ]
+        self.last_metrics = self.trainer.train(episodes)
+        c = self.counters
+        counters = {
+            "batches": c.batches_trained + 1,
+            "games": c.files_processed + len(episodes),
+            "samples": c.total_samples + self.last_metrics.n_samples,
+        }
+        return TrainedModel(self.trainer.export(), self.trainer.meta(counters=counters))
+
+    def _new_trainer(self, episodes: Sequence[Episode]) -> Trainer:
+        """The first model of a root: obs_dim from the episodes, n_actions as configured,
+        else as the games said in their meta, else as observed."""
+        n_actions = self.settings.n_actions
+        if n_actions is None:
+            declared = [ep.meta.get("n_actions") for ep in episodes]
+            declared = [n for n in declared if isinstance(n, int) and n > 0]
+            observed = max(int(ep.actions.max()) for ep in episodes) + 1
+            n_actions = max([*declared, observed, 2])
+        logger.info("new model: obs_dim %d, %d actions", episodes[0].obs_dim, n_actions)
+        return Trainer(episodes[0].obs_dim, n_actions, self.settings)
+
+    def _why_stale(self, path: Path, episode: Episode) -> str | None:
+        s = self.settings
+        try:
+            age = time.time() - path.lstat().st_mtime
+        except OSError:
+            age = 0.0
+        if age > s.max_file_age:
+            return f"older than max_file_age {s.max_file_age:g} s (age {age:.0f} s)"
+        if s.max_policy_lag is not None and episode.policy_version is not None:
+            lag = self.model_version - episode.policy_version
+            if lag > s.max_policy_lag:
+                return (
+                    f"played by model version {episode.policy_version}, {lag} versions behind "
+                    f"the latest ({self.model_version}); max_policy_lag is {s.max_policy_lag}"
+                )
+        return None
+
+    def _load_latest_model(self) -> None:
+        try:
+            model: LoadedModel = self.store.load()
+        except Exception as exc:  # no model yet, or unreadable: start a new one
+            if self.store.latest_version() is not None:
+                logger.error("cannot continue from the latest model (%s); a new one starts", exc)
+            return
+        self.trainer = Trainer.from_model(model, self.settings)
+        self.model_version = model.version
+
+    def _account(self, result: BatchResult, seconds: float) -> None:
+        c = self.counters
+        c.files_quarantined += len(result.quarantined)
+        c.files_skipped_old += len(result.stale)
+        c.total_processing_time += seconds
+        self.last_result = result
+        for kind, paths in (("quarantine", result.quarantined), ("stale", result.stale)):
+            for path in paths:
+                event = reporting.set_aside_event(kind, path, self.spool)
+                reporting.append_metrics(self.root, event)
+                if kind == "quarantine":
+                    self._say(f"[BG_LEARNER] [WARN] Quarantined {path.name}: {event['reason']}")
+        if result.published is None or self.last_metrics is None:
+            c.save(self.root.state / COUNTERS_NAME)
+            return
+        m = self.last_metrics
+        self.model_version = result.published.version
+        c.files_processed += len(result.archived)
+        c.batches_trained += 1
+        c.total_samples += m.n_samples
+        c.loss_sum += m.loss
+        c.last_loss = m.loss
+        c.last_batch_time = time.time()
+        c.save(self.root.state / COUNTERS_NAME)
+        record = reporting.batch_record(result, m, self.last_lags, seconds, self.get_stats())
+        reporting.append_metrics(self.root, record)
+        reporting.append_training_log(self.root, result, m, seconds, self.counters)
+        if self._tensorboard is not None:
+            reporting.write_tensorboard(self._tensorboard, record)
+        if self.settings.verbose:
+            self._say(reporting.batch_lines(result, m, seconds))
+
+    # ------------------------------------------------------------------ reporting
+
+    def _say(self, text: str) -> None:
+        if self._console is not None:
+            self._console(text)
+
+    def _maybe_report(self) -> None:
+        now = time.monotonic()
+        if self.settings.verbose and now - self._last_report >= self.settings.report_interval:
+            self._last_report = now
+            self._say(reporting.status_report(self.get_stats(), self.settings.max_file_age))
+
+    def get_stats(self) -> dict[str, Any]:
+        """The seed's statistics, plus model version, quarantine, throughput and lag."""
+        c = self.counters
+        counts = self.spool.counts()
+        lags = self.last_lags
+        active = (1 if self._busy else 0) + (self._prefetcher.active if self._prefetcher else 0)
+        return {
+            "files_processed": c.files_processed,
+            "batches_trained": c.batches_trained,
+            "total_samples": c.total_samples,
+            "total_processing_time": c.total_processing_time,
+            "avg_loss": c.loss_sum / c.batches_trained if c.batches_trained else 0.0,
+            "last_loss": c.last_loss,
+            "errors": c.errors,
+            "active_workers": min(active, self.settings.max_workers),
+            "max_workers": self.settings.max_workers,
+            "last_batch_time": c.last_batch_time,
+            "buffer_file_count": counts.buffer,
+            "archive_file_count": counts.archive,
+            "files_skipped_old": c.files_skipped_old,
+            "model_version": self.model_version,
+            "files_quarantined": c.files_quarantined,
+            "samples_per_second": (
+                c.total_samples / c.total_processing_time if c.total_processing_time else 0.0
+            ),
+            "policy_lag_min": min(lags) if lags else 0,
+            "policy_lag_mean": float(np.mean(lags)) if lags else 0.0,
+            "policy_lag_max": max(lags) if lags else 0,
+            "running": self.running,
+        }
+
+
+class BackgroundParallelLearner(BackgroundLearner):
+    """The seed system's learner, with its keyword arguments (and ``root=``)."""
+
+    def __init__(
+        self,
+        max_workers: int = 1,
+        enable_replay_analysis: bool = False,
+        enable_model_training: bool = True,
+        verbose: bool = True,
+        max_file_age: float = 3600,
+        *,
+        root: str | Path | TrainingRoot = DEFAULT_ROOT,
+        **settings: Any,
+    ) -> None:
+        if enable_replay_analysis:
+            logger.warning(
+                "enable_replay_analysis has no effect: bgtrain learns from recorded games"
+            )
+        super().__init__(
+            root,
+            LearnerSettings(max_workers=max_workers, verbose=verbose, max_file_age=max_file_age),
+            enable_model_training=enable_model_training,
+            **settings,
+        )

@@ -1,0 +1,151 @@
+"""Numpy inference of a model file: what game processes use (they never import torch).
+
+The model is an MLP actor-critic (separate policy and value networks, format 1 arrays):
+
+    obs_mean, obs_var          observation normalisation: (x - mean) / sqrt(var + eps),
+                               clipped to +-OBS_CLIP
+    pi.w{i}, pi.b{i}           policy layers, weights [in, out]; the last gives logits
+    vf.w{i}, vf.b{i}           value layers; the last gives one value
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InvalidModelError
+from .models import LoadedModel, ModelMeta, ModelStore
+from .root import TrainingRoot
+
+OBS_EPS = 1e-8
+OBS_CLIP = 10.0
+ACTIVATIONS = {"tanh": np.tanh, "relu": lambda x: np.maximum(x, 0)}
+
+
+def _layers(arrays: Mapping[str, np.ndarray], prefix: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    layers = []
+    while f"{prefix}.w{len(layers)}" in arrays:
+        i = len(layers)
+        layers.append(
+            (
+                np.ascontiguousarray(arrays[f"{prefix}.w{i}"], dtype=np.float32),
+                np.ascontiguousarray(arrays[f"{prefix}.b{i}"], dtype=np.float32),
+            )
+        )
+    return layers
+
+
+class Policy:
+    """Chooses actions for one model version. ``act`` samples, ``act_greedy`` takes the best."""
+
+    def __init__(self, arrays: Mapping[str, np.ndarray], meta: ModelMeta) -> None:
+        self.meta = meta
+        self.version = meta.version
+        self.obs_dim = meta.obs_dim
+        self.n_actions = meta.n_actions
+        try:
+            self._mean = np.asarray(arrays["obs_mean"], dtype=np.float32)
+            self._inv_std = (
+                1.0 / np.sqrt(np.asarray(arrays["obs_var"], dtype=np.float64) + OBS_EPS)
+            ).astype(np.float32)
+        except KeyError as exc:
+            raise InvalidModelError(f"model has no {exc.args[0]!r} array") from None
+        self._pi = _layers(arrays, "pi")
+        self._vf = _layers(arrays, "vf")
+        if not self._pi or not self._vf:
+            raise InvalidModelError("model has no 'pi.w0'/'vf.w0' layers: not an actor-critic")
+        if self._pi[0][0].shape[0] != self.obs_dim or self._pi[-1][0].shape[1] != self.n_actions:
+            raise InvalidModelError(
+                f"policy layers are {self._pi[0][0].shape[0]} -> {self._pi[-1][0].shape[1]}, "
+                f"meta says obs_dim {self.obs_dim}, n_actions {self.n_actions}"
+            )
+        try:
+            self._activation = ACTIVATIONS[meta.activation or "tanh"]
+        except KeyError:
+            raise InvalidModelError(f"unknown activation {meta.activation!r}") from None
+        self._rng = random.Random()
+
+    @classmethod
+    def from_model(cls, model: LoadedModel) -> Policy:
+        return cls(model.arrays, model.meta)
+
+    @classmethod
+    def load(cls, root: str | Path | TrainingRoot, version: int | None = None) -> Policy:
+        return cls.from_model(ModelStore(root).load(version))
+
+    def seed(self, seed: int | None) -> None:
+        self._rng.seed(seed)
+
+    # ------------------------------------------------------------------ networks
+
+    def normalize(self, states: np.ndarray) -> np.ndarray:
+        x = (np.asarray(states, dtype=np.float32) - self._mean) * self._inv_std
+        return np.clip(x, -OBS_CLIP, OBS_CLIP)
+
+    def _forward(self, layers: list[tuple[np.ndarray, np.ndarray]], x: np.ndarray) -> np.ndarray:
+        for w, b in layers[:-1]:
+            x = self._activation(x @ w + b)
+        w, b = layers[-1]
+        return x @ w + b
+
+    def logits(self, states: np.ndarray) -> np.ndarray:
+        return self._forward(self._pi, self.normalize(states))
+
+    def log_probs(self, states: np.ndarray) -> np.ndarray:
+        logits = self.logits(states).astype(np.float64)
+        logits -= logits.max(axis=-1, keepdims=True)
+        return logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
+
+    def probs(self, states: np.ndarray) -> np.ndarray:
+        """Action probabilities for one state ``[obs_dim]`` or a batch ``[B, obs_dim]``."""
+        return np.exp(self.log_probs(states))
+
+    def value(self, states: np.ndarray) -> np.ndarray:
+        """The critic's value of one state (a 0-d array) or of a batch ``[B]``."""
+        return self._forward(self._vf, self.normalize(states))[..., 0]
+
+    # ------------------------------------------------------------------ acting
+
+    def act(self, state: np.ndarray) -> tuple[int, float]:
+        """Sample an action; returns ``(action, log-probability)`` to record."""
+        log_p = self.log_probs(state)
+        u = self._rng.random()
+        cumulative = 0.0
+        action = self.n_actions - 1
+        for a, lp in enumerate(log_p):
+            cumulative += math.exp(lp)
+            if u < cumulative:
+                action = a
+                break
+        return action, float(log_p[action])
+
+    def act_greedy(self, state: np.ndarray) -> int:
+        return int(np.argmax(self.logits(state)))
+
+
+class UniformPolicy:
+    """What a game plays before the first model is published: every action equally likely."""
+
+    version = None
+
+    def __init__(self, n_actions: int, seed: int | None = None) -> None:
+        self.n_actions = n_actions
+        self._logp = -math.log(n_actions)
+        self._rng = random.Random(seed)
+
+    def seed(self, seed: int | None) -> None:
+        self._rng.seed(seed)
+
+    def probs(self, states: np.ndarray) -> np.ndarray:
+        shape = (*np.shape(states)[:-1], self.n_actions)
+        return np.full(shape, 1.0 / self.n_actions)
+
+    def act(self, state: np.ndarray) -> tuple[int, float]:
+        return self._rng.randrange(self.n_actions), self._logp
+
+    def act_greedy(self, state: np.ndarray) -> int:
+        return self._rng.randrange(self.n_actions)
