@@ -17,7 +17,10 @@ import logging
 import os
 import socket
 import threading
+import time
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -33,6 +36,8 @@ logger = logging.getLogger(__name__)
 
 _recorder_ids = itertools.count()
 _INITIAL_CAPACITY = 256
+#: flush() returns the paths written since the previous flush, up to this many.
+MAX_REMEMBERED_WRITES = 100_000
 
 
 def default_actor() -> str:
@@ -68,6 +73,9 @@ class EpisodeRecorder:
         self.compress = compress
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bgtrain-writer")
         self._pending: list[Future[Path]] = []
+        #: Writes that ended since the last flush(): their paths and their failures.
+        self._written: deque[Path] = deque(maxlen=MAX_REMEMBERED_WRITES)
+        self._failed: list[BaseException] = []
         self._pending_lock = threading.Lock()
         self._last_stamp: datetime | None = None
         self._reset()
@@ -76,6 +84,7 @@ class EpisodeRecorder:
 
     def _reset(self) -> None:
         self._states: np.ndarray | None = None
+        self._shape: tuple[int, ...] = ()
         self._actions: list[int] = []
         self._rewards: list[float] = []
         self._logp: list[float] = []
@@ -94,9 +103,15 @@ class EpisodeRecorder:
             if first.ndim != 1:
                 raise InvalidEpisodeError(f"a state must be 1-D, got shape {first.shape}")
             states = self._states = np.empty((_INITIAL_CAPACITY, first.shape[0]), np.float32)
-        elif t == states.shape[0]:
+            self._shape = first.shape
+        elif np.shape(state) != self._shape:
+            # Checked here, not left to numpy: it would broadcast a (1,) state silently.
+            raise InvalidEpisodeError(
+                f"state has shape {np.shape(state)}, expected {self._shape} "
+                "like the first state of this game"
+            )
+        if t == states.shape[0]:
             states = self._states = np.concatenate([states, np.empty_like(states)])
-        # A same-length copy; a shape mismatch raises here, at the game's own line.
         states[t, :] = state
         if logp is None:
             if self._logp:
@@ -151,8 +166,21 @@ class EpisodeRecorder:
             info,
         )
         with self._pending_lock:
-            self._pending = [f for f in self._pending if not f.done()] + [future]
+            self._collect_done()
+            self._pending.append(future)
         return path
+
+    def _collect_done(self) -> None:
+        """Move ended writes out of the pending list, keeping their paths and failures."""
+        still = []
+        for f in self._pending:
+            if not f.done():
+                still.append(f)
+            elif f.exception() is not None:
+                self._failed.append(f.exception())
+            else:
+                self._written.append(f.result())
+        self._pending = still
 
     def _stamp(self) -> datetime:
         """Wall-clock time, but strictly later (by >= 1 ms) than this recorder's last name."""
@@ -217,15 +245,26 @@ class EpisodeRecorder:
     # ------------------------------------------------------------------ lifecycle
 
     def flush(self, timeout: float | None = None) -> list[Path]:
-        """Wait for every pending write; raise :class:`EpisodeWriteError` if one failed."""
+        """Wait for every pending write; return the paths written since the last flush.
+
+        Raises :class:`EpisodeWriteError` if a write failed, and ``TimeoutError`` (the
+        writes stay pending) if ``timeout`` seconds pass first.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
         with self._pending_lock:
-            pending, self._pending = self._pending, []
-        written, failures = [], []
+            pending = list(self._pending)
         for future in pending:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
             try:
-                written.append(future.result(timeout=timeout))
-            except Exception as exc:
-                failures.append(exc)
+                future.exception(timeout=left)
+            except FutureTimeout:
+                raise TimeoutError(
+                    f"episode writes still pending after {timeout} s into {self.buffer}"
+                ) from None
+        with self._pending_lock:
+            self._collect_done()
+            written, self._written = list(self._written), deque(maxlen=MAX_REMEMBERED_WRITES)
+            failures, self._failed = self._failed, []
         if failures:
             raise EpisodeWriteError(
                 f"{len(failures)} episode(s) could not be saved into {self.buffer}: {failures[0]}"

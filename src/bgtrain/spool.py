@@ -13,7 +13,9 @@ episodes; anything else in ``buffer/`` is left alone. A directory entry is moved
 The learner is the only process that moves files out of ``buffer/`` (it holds the root's
 lock), so the archive's per-day counts are kept in ``state/archive_index.json`` by the
 mover and trusted by readers while the day folder's mtime is unchanged: counting never
-rescans an archive of 100,000 files.
+rescans an archive of 100,000 files. (On file systems with coarse timestamps — FAT, 2 s —
+a file added to an archive day folder *by hand* within the same tick as the learner's
+own move is not counted until that folder changes again; counts are a display.)
 """
 
 from __future__ import annotations
@@ -221,6 +223,7 @@ class Spool:
         folder = self.root.quarantine if source == "quarantine" else self.root.stale
         available = {e.name: Path(e.path) for e in episode_entries(folder)}
         if names:
+            names = list(dict.fromkeys(names))  # a name given twice is moved once
             missing = [n for n in names if n not in available]
             if missing:
                 raise SpoolError(
