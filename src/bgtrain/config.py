@@ -51,7 +51,9 @@ class LearnerSettings(TrainerSettings):
     history_size: int = setting(50, "model versions kept in models/history/")
     max_file_mb: int = setting(64, "largest episode file accepted, MiB")
     max_unpacked_mb: int = setting(256, "largest episode once unpacked, MiB")
-    torch_threads: int | None = setting(None, "torch CPU threads (default: torch's choice)")
+    torch_threads: int | None = setting(
+        1, "torch CPU threads: small MLPs train fastest on one (none: torch's choice)"
+    )
     verbose: bool = setting(True, "print the seed's STATUS REPORT and batch lines")
 
     @property

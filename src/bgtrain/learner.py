@@ -11,22 +11,20 @@ fallback; while it trains, ``max_workers`` threads load and validate the next fi
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
 import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from . import reporting
-from ._fs import atomic_write_text
 from .config import LearnerSettings
+from .counters import COUNTERS_NAME, LearnerCounters
 from .episode import Episode, load_episode
 from .lock import LearnerLock
 from .models import LoadedModel, ModelStore
@@ -38,40 +36,11 @@ from .trainer import Trainer, TrainMetrics
 
 logger = logging.getLogger(__name__)
 
-COUNTERS_NAME = "counters.json"
 #: Right after a batch the learner looks at the buffer every FAST_POLL_S for
 #: FAST_POLL_WINDOW_S: watchdog's inotify backend holds every event for 0.5 s behind the
 #: "moved out" events that the learner's own claim just caused.
 FAST_POLL_S = 0.02
 FAST_POLL_WINDOW_S = 1.0
-
-
-@dataclass
-class LearnerCounters:
-    """Running totals; saved in ``state/counters.json`` so they survive a restart."""
-
-    files_processed: int = 0
-    batches_trained: int = 0
-    total_samples: int = 0
-    total_processing_time: float = 0.0
-    loss_sum: float = 0.0
-    last_loss: float = 0.0
-    errors: int = 0
-    files_skipped_old: int = 0
-    files_quarantined: int = 0
-    last_batch_time: float | None = None
-
-    @classmethod
-    def load(cls, path: Path) -> LearnerCounters:
-        try:
-            raw = json.loads(path.read_text("utf-8"))
-            names = {f.name for f in dataclasses.fields(cls)}
-            return cls(**{k: v for k, v in raw.items() if k in names})
-        except (OSError, ValueError, TypeError):
-            return cls()
-
-    def save(self, path: Path) -> None:
-        atomic_write_text(path, json.dumps(dataclasses.asdict(self)), fsync=False)
 
 
 def _quiet_watchdog_stop_race(record: logging.LogRecord) -> bool:
@@ -341,7 +310,11 @@ class BackgroundLearner:
             "games": c.files_processed + len(episodes),
             "samples": c.total_samples + self.last_metrics.n_samples,
         }
-        return TrainedModel(self.trainer.export(), self.trainer.meta(counters=counters))
+        envs = {ep.meta.get("env") for ep in episodes} - {None}
+        extra = {"env": envs.pop()} if len(envs) == 1 else {}
+        return TrainedModel(
+            self.trainer.export(), self.trainer.meta(counters=counters, extra=extra)
+        )
 
     def _new_trainer(self, episodes: Sequence[Episode]) -> Trainer:
         """The first model of a root: obs_dim from the episodes, n_actions as configured,

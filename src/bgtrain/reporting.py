@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import time
 from collections.abc import Sequence
 from datetime import datetime
@@ -23,7 +24,7 @@ from .root import TrainingRoot
 from .spool import Spool
 
 if TYPE_CHECKING:
-    from .learner import LearnerCounters
+    from .counters import LearnerCounters
     from .trainer import TrainMetrics
 
 logger = logging.getLogger(__name__)
@@ -105,9 +106,15 @@ def set_aside_event(kind: str, path: Path, spool: Spool) -> dict[str, Any]:
 
 
 def append_metrics(root: TrainingRoot, record: dict[str, Any]) -> None:
+    """One line, in one ``write`` on an append-mode descriptor: the learner and the run
+    both append to this file, and a single appending write is not interleaved."""
     root.logs.mkdir(parents=True, exist_ok=True)
-    with open(root.metrics, "a", encoding="utf-8") as f:
-        f.write(json.dumps(record) + "\n")
+    data = (json.dumps(record) + "\n").encode("utf-8")
+    fd = os.open(root.metrics, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
 
 
 def append_training_log(

@@ -107,11 +107,15 @@ def read_toml(path: Path, section: str | None = None) -> dict[str, Any]:
     return {k: v for k, v in data.items() if not isinstance(v, dict)}
 
 
-def add_settings_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
+def add_settings_arguments(
+    parser: argparse.ArgumentParser, cls: type, exclude: tuple[str, ...] = ()
+) -> None:
     """A ``--field-name`` flag per field of ``cls``; unset flags stay ``None`` (not given)."""
     types_ = _field_types(cls)
     group = parser.add_argument_group(f"{cls.__name__} (also from --config FILE)")
     for f in dataclasses.fields(cls):
+        if f.name in exclude:
+            continue
         base, _ = _base_type(types_[f.name])
         flag = "--" + f.name.replace("_", "-")
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
@@ -144,10 +148,16 @@ def add_settings_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
 
 
 def settings_from_args(
-    cls: type[T], args: argparse.Namespace, config: Path | None, section: str | None = None
+    cls: type[T],
+    args: argparse.Namespace,
+    config: Path | None,
+    section: str | None = None,
+    defaults: dict[str, Any] | None = None,
 ) -> T:
-    """Defaults, overridden by the TOML file, overridden by the flags that were given."""
-    values: dict[str, Any] = read_toml(config, section) if config else {}
+    """``defaults`` (else the class's), overridden by the TOML file, then by given flags."""
+    values: dict[str, Any] = dict(defaults or {})
+    if config:
+        values.update(read_toml(config, section))
     for f in dataclasses.fields(cls):
         given = getattr(args, f.name, None)
         if given is not None:

@@ -9,9 +9,9 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import BgtrainError
-from . import check, learn, requeue, rollback
+from . import check, eval, learn, requeue, rollback, run
 
-COMMANDS = (check, learn, requeue, rollback)
+COMMANDS = (run, learn, eval, check, requeue, rollback)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,7 +21,9 @@ def build_parser() -> argparse.ArgumentParser:
         "beside them, the bot plays its next game with the better model.",
     )
     parser.add_argument("--version", action="version", version=f"bgtrain {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
+    parser.add_argument(
+        "-v", "--log-details", action="store_true", help="log library details to stderr"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in COMMANDS:
         command.add_parser(sub)
@@ -32,7 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``bgtrain`` and ``python -m bgtrain``; returns the exit code."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
+        level=logging.INFO if args.log_details else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:

@@ -1,0 +1,95 @@
+"""``bgtrain run``: play games and train in the background until solved (or Ctrl+C).
+
+The learner runs in its own process beside the game processes; games load the newest
+model between games. Ctrl+C (or SIGTERM) stops cleanly: games in progress are saved as
+cut short and the learner finishes or returns its batch. A second Ctrl+C quits at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from ..config import LearnerSettings
+from ..games import DEFAULT_ENV
+from ..settings import add_settings_arguments, build_settings, read_toml, settings_from_args
+from ._common import add_root_argument, positive_int
+
+#: What the learner does differently under ``bgtrain run`` (flags and --config still win):
+#: its per-batch lines would drown the run's own progress line.
+RUN_LEARNER_DEFAULTS: dict[str, Any] = {"verbose": False}
+
+
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    add_root_argument(p)
+    p.add_argument(
+        "--env", default=None, help=f"Gymnasium id or module:factory (default: {DEFAULT_ENV})"
+    )
+    p.add_argument("--actors", type=positive_int, help="game processes (default: cores - 1)")
+    p.add_argument("--games", type=positive_int, help="stop after N games")
+    p.add_argument("--minutes", type=float, help="stop after M minutes")
+    p.add_argument(
+        "--until-solved",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="stop when the env's reward threshold is reached (default: on)",
+    )
+    p.add_argument("--eval-episodes", type=positive_int, help="games per greedy evaluation (10)")
+    p.add_argument("--seed", type=int, help="seed of games and network (default: random)")
+    p.add_argument(
+        "--max-waiting",
+        type=int,
+        metavar="N",
+        help="pause games while N wait in the buffer (default: 2 batches; 0: never)",
+    )
+    p.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="TOML settings: a [run] table and a [learner] table",
+    )
+    add_settings_arguments(p, LearnerSettings, exclude=("seed",))
+    # The seed system's spellings (run_with_training.py): the same settings.
+    seed_flags = p.add_argument_group("seed system flags")
+    seed_flags.add_argument("--max_games", dest="games", type=positive_int, help="= --games")
+    seed_flags.add_argument(
+        "--learning_rate", "--lr", dest="learning_rate", type=float, help="= --learning-rate"
+    )
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "run", help="play games and train in the background (the main job)", description=__doc__
+    )
+    add_run_arguments(p)
+    p.set_defaults(run=run_from_args)
+
+
+def config_from_args(a: argparse.Namespace) -> Any:
+    from ..runner.session import RunConfig
+
+    learner = settings_from_args(LearnerSettings, a, a.config, "learner", RUN_LEARNER_DEFAULTS)
+    values: dict[str, Any] = read_toml(a.config, "run") if a.config else {}
+    names = (
+        "env",
+        "actors",
+        "games",
+        "minutes",
+        "until_solved",
+        "eval_episodes",
+        "seed",
+        "max_waiting",
+    )
+    for name in names:
+        if getattr(a, name, None) is not None:
+            values[name] = getattr(a, name)
+    config = build_settings(RunConfig, {**values, "root": a.root})
+    return config.__class__(**{**config.__dict__, "learner": learner})
+
+
+def run_from_args(a: argparse.Namespace) -> int:
+    from ..runner.session import run
+
+    summary = run(config_from_args(a))
+    return summary.exit_code

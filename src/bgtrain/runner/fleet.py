@@ -1,0 +1,111 @@
+"""The fleet of game processes, behind a small interface.
+
+A :class:`Fleet` starts N copies of the game loop (:func:`bgtrain.runner.actor.play`),
+hands them a stop flag and a shared game budget, and collects their game reports. The
+local fleet runs them as processes on this machine; a cluster engine can implement the
+same four methods to run the same loop elsewhere (its games write into the same
+training root, e.g. a shared folder).
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import queue
+import time
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from .actor import ActorConfig, GameReport, actor_process_main
+
+
+class Fleet(Protocol):
+    def start(self, configs: Sequence[ActorConfig], max_games: int | None) -> None: ...
+
+    def reports(self, timeout: float) -> list[GameReport]:
+        """Game reports that arrived, waiting at most ``timeout`` for the first."""
+        ...
+
+    def stop(self, timeout: float) -> None:
+        """Ask every game to stop (a game in progress is saved as cut short) and wait."""
+        ...
+
+    def kill(self) -> None:
+        """Stop at once (second Ctrl+C): files already written stay whole."""
+        ...
+
+    def alive(self) -> int: ...
+
+
+class _Slots:
+    """A game budget shared by processes (``None``: unlimited)."""
+
+    def __init__(self, ctx: Any, max_games: int | None) -> None:
+        self._left = ctx.Value("q", -1 if max_games is None else max_games)
+
+    def take(self) -> bool:
+        with self._left.get_lock():
+            if self._left.value < 0:
+                return True
+            if self._left.value == 0:
+                return False
+            self._left.value -= 1
+            return True
+
+
+class LocalFleet:
+    """Game processes on this machine (``spawn``: the same on Windows and Linux)."""
+
+    def __init__(self) -> None:
+        self._ctx = mp.get_context("spawn")
+        self._stop = self._ctx.Event()
+        self._queue: Any = self._ctx.Queue()
+        self._procs: list[Any] = []
+        self._late: list[GameReport] = []
+
+    def start(self, configs: Sequence[ActorConfig], max_games: int | None) -> None:
+        # Kept referenced until the children have started: spawn unpickles it later.
+        self._slots = slots = _Slots(self._ctx, max_games)
+        for config in configs:
+            proc = self._ctx.Process(
+                target=actor_process_main,
+                args=(config, self._stop, slots, self._queue),
+                name=f"bgtrain-actor-{config.actor_id}",
+                daemon=True,
+            )
+            proc.start()
+            self._procs.append(proc)
+
+    def reports(self, timeout: float) -> list[GameReport]:
+        out, self._late = self._late, []
+        if out:
+            timeout = 0
+        try:
+            out.append(self._queue.get(timeout=timeout))
+            while True:
+                out.append(self._queue.get_nowait())
+        except queue.Empty:
+            pass
+        return out
+
+    def stop(self, timeout: float) -> None:
+        self._stop.set()
+        deadline = time.monotonic() + timeout
+        # Drain while waiting: a process cannot exit until its queued reports are read.
+        while self.alive() and time.monotonic() < deadline:
+            self._late.extend(self.reports(0.05))
+        for proc in self._procs:
+            if proc.is_alive():
+                proc.terminate()
+            proc.join(5)
+        self._late.extend(self.reports(0))
+
+    def kill(self) -> None:
+        self._stop.set()
+        for proc in self._procs:
+            if proc.is_alive():
+                proc.kill()
+        for proc in self._procs:
+            proc.join(5)
+
+    def alive(self) -> int:
+        return sum(proc.is_alive() for proc in self._procs)

@@ -1,0 +1,399 @@
+"""``bgtrain run``: games in processes, the learner in its own process, one console.
+
+The whole flow in one place: start the learner (it takes the root's lock), start the
+fleet of game processes, then follow the games: progress line, the seed's statistics
+block, greedy evaluations of new models, and the stop conditions (games, minutes,
+solved, Ctrl+C). Stopping saves the games in progress as cut short, lets the learner
+finish or return its batch, and waits for every process.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing as mp
+import os
+import queue
+import signal
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ..config import LearnerSettings
+from ..counters import read_counters
+from ..errors import BgtrainError
+from ..evaluation import EvalResult, evaluate
+from ..games import DEFAULT_ENV, game_info
+from ..models import ModelStore
+from ..policy import Policy
+from ..reporting import append_metrics
+from ..root import DEFAULT_ROOT, TrainingRoot
+from ..spool import Spool
+from .actor import ActorConfig, GameReport
+from .fleet import Fleet, LocalFleet
+from .learner_process import learner_process_main
+
+RULE = "=" * 70
+#: Games whose mean return is shown and tested against the reward threshold.
+RECENT_GAMES = 20
+#: Greedy evaluations cost CPU the games and learner share: at most one per this many s.
+EVAL_MIN_INTERVAL_S = 2.0
+
+
+def default_actors() -> int:
+    """One core for the learner, the rest for games (at least one)."""
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """``bgtrain run``: each field is a flag of the same name."""
+
+    #: Gymnasium id, or package.module:factory for a custom game.
+    env: str = DEFAULT_ENV
+    #: Game processes (default: the cores minus one for the learner).
+    actors: int | None = None
+    #: The training root.
+    root: Path = DEFAULT_ROOT
+    #: Stop after this many games (default: no limit).
+    games: int | None = None
+    #: Stop after this many minutes (default: no limit).
+    minutes: float | None = None
+    #: Stop when solved: a greedy evaluation of the latest model reaches the env's reward
+    #: threshold (tried as the mean of the recent games nears it).
+    until_solved: bool = True
+    #: Games of each greedy evaluation.
+    eval_episodes: int = 10
+    #: Seed of the games and of the network (default: random).
+    seed: int | None = None
+    #: A game process pauses between games while this many wait in the buffer
+    #: (default: two batches' worth; 0: never pause).
+    max_waiting: int | None = None
+    #: The learner's settings.
+    learner: LearnerSettings = field(default_factory=LearnerSettings)
+
+
+@dataclass
+class RunSummary:
+    games: int = 0
+    first_version: int | None = None
+    last_version: int | None = None
+    best_mean_return: float = -math.inf
+    solved: bool = False
+    solved_by: str | None = None
+    elapsed_s: float = 0.0
+    last_eval: EvalResult | None = None
+    stop_reason: str = ""
+    model_path: Path | None = None
+    exit_code: int = 0
+
+
+class _Interrupts:
+    """First Ctrl+C/SIGTERM: stop cleanly. Second: quit at once."""
+
+    def __init__(self, on_second: Callable[[], None]) -> None:
+        self.count = 0
+        self._on_second = on_second
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _Interrupts:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.count += 1
+        if self.count > 1:
+            self._on_second()
+
+    def __exit__(self, *exc_info: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+class Run:
+    def __init__(
+        self,
+        config: RunConfig,
+        console: Callable[[str], None] = print,
+        fleet: Fleet | None = None,
+    ) -> None:
+        self.config = config
+        self.root = TrainingRoot.at(config.root)
+        self.console = console
+        self.fleet = fleet or LocalFleet()
+        self.info = game_info(config.env)
+        self.summary = RunSummary(model_path=self.root.model_file)
+        self.recent: deque[float] = deque(maxlen=RECENT_GAMES)
+        self.store = ModelStore(self.root)
+        self._ctx = mp.get_context("spawn")
+        self._learner_stop = self._ctx.Event()
+        self._learner_status: Any = self._ctx.Queue()
+        self._learner: Any = None
+        self._tty = sys.stdout.isatty()
+        self._last_progress = 0.0
+        self._last_stats_block = -math.inf
+        self._last_eval_version: int | None = None
+        self._last_eval_time = -math.inf
+        self._started = time.monotonic()
+
+    # ------------------------------------------------------------------ processes
+
+    def _start_learner(self) -> None:
+        settings = self.config.learner
+        if self.config.seed is not None and settings.seed is None:
+            import dataclasses
+
+            settings = dataclasses.replace(settings, seed=self.config.seed)
+        self._learner = self._ctx.Process(
+            target=learner_process_main,
+            args=(self.root.path, settings, self._learner_stop, self._learner_status),
+            name="bgtrain-learner",
+            daemon=True,
+        )
+        self._learner.start()
+        while True:
+            try:
+                kind, payload = self._learner_status.get(timeout=0.5)
+                break
+            except queue.Empty:
+                if not self._learner.is_alive():
+                    raise BgtrainError("the learner process died while starting") from None
+        if kind == "error":
+            self._learner.join(10)
+            raise BgtrainError(payload)
+
+    def _stop_learner(self) -> None:
+        if self._learner is None:
+            return
+        self._learner_stop.set()
+        self._learner.join(60)
+        if self._learner.is_alive():
+            self._learner.terminate()
+            self._learner.join(5)
+
+    def _kill_everything(self) -> None:
+        self.console("\n[STOP] Second interrupt: stopping at once (files on disk stay whole)")
+        self.fleet.kill()
+        if self._learner is not None and self._learner.is_alive():
+            self._learner.kill()
+        os._exit(130)
+
+    # ------------------------------------------------------------------ the run
+
+    def run(self) -> RunSummary:
+        c = self.config
+        self.root.ensure()
+        self._start_learner()
+        self.console("[OK] Background parallel learner initialized and started")
+        self.console("[INFO] Experience replay training will run in background")
+        self.console(f"[INFO] Monitoring directory: {self.root.buffer}")
+        actors = c.actors or default_actors()
+        threshold = self.info.reward_threshold
+        self.console(
+            f"[INFO] Playing {c.env} with {actors} game process(es); "
+            + (
+                f"stops when solved (mean return >= {threshold:g})"
+                if c.until_solved and threshold is not None
+                else "runs until Ctrl+C"
+                if c.games is None and c.minutes is None
+                else "runs until its budget is spent"
+            )
+        )
+        max_waiting = 2 * c.learner.batch_files if c.max_waiting is None else c.max_waiting
+        configs = [
+            ActorConfig(
+                self.root.path,
+                c.env,
+                i,
+                seed=None if c.seed is None else c.seed * 1000 + i,
+                max_waiting=max_waiting or None,
+            )
+            for i in range(actors)
+        ]
+        with _Interrupts(self._kill_everything) as interrupts:
+            try:
+                self.fleet.start(configs, c.games)
+                self._follow(interrupts)
+            finally:
+                if self.fleet.alive():
+                    self.console("[INFO] Stopping games (a game in progress is saved as cut short)")
+                self.fleet.stop(timeout=30)
+                for report in self.fleet.reports(0):
+                    self._account(report)
+                self._stop_learner()
+        self.summary.elapsed_s = time.monotonic() - self._started
+        self.summary.last_version = self.store.latest_version()
+        self._print_summary()
+        return self.summary
+
+    def _follow(self, interrupts: _Interrupts) -> None:
+        c = self.config
+        deadline = None if c.minutes is None else self._started + c.minutes * 60
+        while True:
+            if interrupts.count:
+                self.summary.stop_reason = "interrupted"
+                self.summary.exit_code = 130
+                return
+            for report in self.fleet.reports(0.1):
+                self._account(report)
+            self._progress()
+            if self.summary.solved:
+                self.summary.stop_reason = f"solved ({self.summary.solved_by})"
+                return
+            if deadline is not None and time.monotonic() >= deadline:
+                self.summary.stop_reason = f"{c.minutes:g} minutes"
+                return
+            if not self.fleet.alive():
+                self.summary.stop_reason = (
+                    f"{self.summary.games} games" if c.games is not None else "games stopped"
+                )
+                return
+            if self._learner is not None and not self._learner.is_alive():
+                self.summary.stop_reason = "the learner stopped"
+                self.summary.exit_code = 1
+                return
+            self._maybe_evaluate()
+
+    def _account(self, report: GameReport) -> None:
+        s = self.summary
+        s.games += 1
+        self.recent.append(report.total_reward)
+        if report.policy_version is not None and s.first_version is None:
+            s.first_version = report.policy_version
+        append_metrics(
+            self.root,
+            {
+                "event": "game",
+                "time": datetime.now().astimezone().isoformat(timespec="milliseconds"),
+                "t": report.finished_at,
+                "actor": report.actor_id,
+                "return": report.total_reward,
+                "length": report.length,
+                "outcome": report.outcome,
+                "policy_version": report.policy_version,
+                "terminated": report.terminated,
+            },
+        )
+        if len(self.recent) == RECENT_GAMES:
+            s.best_mean_return = max(s.best_mean_return, sum(self.recent) / len(self.recent))
+        if s.games % 5 == 0 and time.monotonic() - self._last_stats_block >= 10:
+            self._last_stats_block = time.monotonic()
+            self._print_statistics()
+
+    def _maybe_evaluate(self) -> None:
+        """Greedy evaluation of new models once the games are half-way to the threshold;
+        at once when the last games' mean reaches it. Solved means this evaluation passed:
+        the model the run leaves behind is the one that plays that well."""
+        threshold = self.info.reward_threshold
+        if not self.config.until_solved or threshold is None or not self.recent:
+            return
+        mean = sum(self.recent) / len(self.recent)
+        if mean < threshold / 2:
+            return
+        there = len(self.recent) == RECENT_GAMES and mean >= threshold
+        if not there and time.monotonic() - self._last_eval_time < EVAL_MIN_INTERVAL_S:
+            return
+        version = self.store.latest_version()
+        if version is None or version == self._last_eval_version:
+            return
+        self._last_eval_version = version
+        self._last_eval_time = time.monotonic()
+        result = evaluate(
+            Policy.from_model(self.store.load()),
+            self.config.env,
+            self.config.eval_episodes,
+            greedy=True,
+            seed=None if self.config.seed is None else 10_000 + self.config.seed,
+        )
+        self.summary.last_eval = result
+        append_metrics(self.root, {"event": "eval", "t": time.time(), **result.as_dict()})
+        if result.mean >= threshold:
+            self.summary.solved = True
+            self.summary.solved_by = (
+                f"greedy evaluation of model v{result.version}: mean {result.mean:.1f} "
+                f"over {len(result.returns)} games"
+            )
+
+    # ------------------------------------------------------------------ console
+
+    def _progress(self) -> None:
+        now = time.monotonic()
+        if now - self._last_progress < (0.25 if self._tty else 2.0):
+            return
+        self._last_progress = now
+        elapsed = now - self._started
+        mean = sum(self.recent) / len(self.recent) if self.recent else float("nan")
+        line = (
+            f"[RUN] games {self.summary.games} | model v{self.store.latest_version() or 0} | "
+            f"mean return (last {len(self.recent)}) {mean:.1f} | "
+            f"{self.summary.games / elapsed:.1f} games/s | {elapsed:.0f}s"
+        )
+        if self._tty:
+            sys.stdout.write("\r" + line.ljust(100)[:100])
+            sys.stdout.flush()
+        else:
+            self.console(line)
+
+    def _print_statistics(self) -> None:
+        counters = read_counters(self.root)
+        batches = counters.batches_trained
+        if self._tty:
+            sys.stdout.write("\n")
+        self.console(
+            "\n".join(
+                [
+                    "",
+                    RULE,
+                    "[BACKGROUND LEARNING] STATISTICS",
+                    RULE,
+                    f"Experience Files Processed: {counters.files_processed}",
+                    f"Batch Training Runs: {batches}",
+                    f"Total Training Samples: {counters.total_samples}",
+                    f"Average Loss: {counters.loss_sum / batches if batches else 0.0:.4f}",
+                    f"Total Processing Time: {counters.total_processing_time:.2f}s",
+                    f"Active Workers: {1 if self._learner and self._learner.is_alive() else 0}"
+                    f"/{self.config.learner.max_workers}",
+                    f"Errors: {counters.errors}",
+                    f"Model Version: {self.store.latest_version() or 0}",
+                    f"Waiting In Buffer: {Spool(self.root).counts().buffer}",
+                    RULE,
+                ]
+            )
+        )
+
+    def _print_summary(self) -> None:
+        s = self.summary
+        if self._tty:
+            sys.stdout.write("\n")
+        best = f"{s.best_mean_return:.1f}" if math.isfinite(s.best_mean_return) else "n/a"
+        lines = [
+            "",
+            RULE,
+            "[SUMMARY]",
+            RULE,
+            f"Stopped:            {s.stop_reason}",
+            f"Games played:       {s.games} in {s.elapsed_s:.1f}s",
+            f"Model versions:     {s.first_version or 0} -> {s.last_version or 0}",
+            f"Best mean return:   {best} (last {RECENT_GAMES} games)",
+        ]
+        if s.last_eval is not None:
+            e = s.last_eval
+            lines.append(
+                f"Last evaluation:    v{e.version} greedy mean {e.mean:.1f} "
+                f"(min {e.min:.0f}, max {e.max:.0f}) over {len(e.returns)} games"
+            )
+        lines += [
+            f"Solved:             {'yes, ' + (s.solved_by or '') if s.solved else 'no'}",
+            f"Model:              {s.model_path}",
+            RULE,
+        ]
+        self.console("\n".join(lines))
+
+
+def run(config: RunConfig, console: Callable[[str], None] = print) -> RunSummary:
+    return Run(config, console).run()
