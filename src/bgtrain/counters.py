@@ -1,5 +1,5 @@
-"""The learner's running totals, saved in ``state/counters.json`` (torch-free: the run
-and the monitor read them from other processes)."""
+"""What the learner leaves for other processes to read (torch-free): its running totals
+in ``state/counters.json`` and its heartbeat in ``state/heartbeat.json``."""
 
 from __future__ import annotations
 
@@ -7,11 +7,15 @@ import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ._fs import atomic_write_text
 from .root import TrainingRoot
 
 COUNTERS_NAME = "counters.json"
+HEARTBEAT_NAME = "heartbeat.json"
+#: The learner rewrites its heartbeat this often; a reader calls it gone after a few misses.
+HEARTBEAT_S = 1.0
 
 
 @dataclass
@@ -44,3 +48,16 @@ class LearnerCounters:
 
 def read_counters(root: str | Path | TrainingRoot) -> LearnerCounters:
     return LearnerCounters.load(TrainingRoot.at(root).state / COUNTERS_NAME)
+
+
+def write_heartbeat(root: str | Path | TrainingRoot, record: dict[str, Any]) -> None:
+    path = TrainingRoot.at(root).state / HEARTBEAT_NAME
+    atomic_write_text(path, json.dumps(record), fsync=False)
+
+
+def read_heartbeat(root: str | Path | TrainingRoot) -> dict[str, Any] | None:
+    try:
+        record = json.loads((TrainingRoot.at(root).state / HEARTBEAT_NAME).read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None

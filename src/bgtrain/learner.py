@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -24,7 +25,7 @@ import numpy as np
 
 from . import reporting
 from .config import LearnerSettings
-from .counters import COUNTERS_NAME, LearnerCounters
+from .counters import COUNTERS_NAME, HEARTBEAT_S, LearnerCounters, write_heartbeat
 from .episode import Episode, load_episode
 from .lock import LearnerLock
 from .models import LoadedModel, ModelStore
@@ -141,6 +142,7 @@ class BackgroundLearner:
         self._wake = threading.Event()
         self._idle = threading.Event()
         self._thread: threading.Thread | None = None
+        self._heartbeat: threading.Thread | None = None
         self._observer: Any = None
         self._prefetcher: _Prefetcher | None = None
         self._busy = False
@@ -178,6 +180,10 @@ class BackgroundLearner:
             self._observer = self._watch()
             self._thread = threading.Thread(target=self._run, name="bgtrain-learner", daemon=True)
             self._thread.start()
+            self._heartbeat = threading.Thread(
+                target=self._beat, name="bgtrain-heartbeat", daemon=True
+            )
+            self._heartbeat.start()
         except BaseException:
             self._lock.release()
             raise
@@ -190,6 +196,10 @@ class BackgroundLearner:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        if self._heartbeat is not None:
+            self._heartbeat.join(timeout)
+            self._heartbeat = None
+        write_heartbeat(self.root, self._heartbeat_record("stopped"))
         if self._observer is not None:
             self._observer.stop()
             self._observer.join(timeout=5)
@@ -388,6 +398,21 @@ class BackgroundLearner:
             self._say(reporting.batch_lines(result, m, seconds))
 
     # ------------------------------------------------------------------ reporting
+
+    def _heartbeat_record(self, state: str) -> dict[str, Any]:
+        return {
+            "pid": os.getpid(),
+            "time": time.time(),
+            "state": state,
+            "model_version": self.model_version,
+            "errors": self.counters.errors,
+        }
+
+    def _beat(self) -> None:
+        """Tell readers (the monitor) that this learner is alive, every HEARTBEAT_S."""
+        while not self._stop.is_set():
+            write_heartbeat(self.root, self._heartbeat_record("training" if self._busy else "idle"))
+            self._stop.wait(HEARTBEAT_S)
 
     def _say(self, text: str) -> None:
         if self._console is not None:

@@ -20,9 +20,12 @@ own move is not counted until that folder changes again; counts are a display.)
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import logging
 import os
+import time
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,6 +43,8 @@ logger = logging.getLogger(__name__)
 REASON_SUFFIX = ".reason.json"
 REQUEUED_FOLDER = "requeued"
 ARCHIVE_INDEX = "archive_index.json"
+#: How many of the latest archived files the index remembers (for the monitor).
+RECENT_ARCHIVED = 10
 
 RequeueSource = Literal["quarantine", "stale"]
 
@@ -64,6 +69,15 @@ class Recovery(NamedTuple):
 class _DayCount:
     count: int
     mtime_ns: int
+    bytes: int
+
+
+class ArchivedFile(NamedTuple):
+    """One of the most recently archived episodes (kept in the archive index)."""
+
+    name: str
+    size: int
+    archived_at: float
 
 
 def is_episode_name(name: str) -> bool:
@@ -151,10 +165,19 @@ class Spool:
         day = day or datetime.now().strftime("%Y-%m-%d")
         folder = self.root.archive / day
         folder.mkdir(parents=True, exist_ok=True)
-        before = self._day_count(folder, self._read_index().get(day))
+        days, recent = self._read_index()
+        before = self._day_count(folder, days.get(day))
+        sizes = [os.lstat(path).st_size for path in paths]
         moved = [move_into(path, folder) for path in paths]
-        self._day_cache[day] = _DayCount(before + len(moved), os.stat(folder).st_mtime_ns)
-        self._write_index()
+        now = time.time()
+        self._day_cache[day] = _DayCount(
+            before.count + len(moved), os.stat(folder).st_mtime_ns, before.bytes + sum(sizes)
+        )
+        recent = [
+            *recent,
+            *(ArchivedFile(p.name, n, now) for p, n in zip(moved, sizes, strict=True)),
+        ]
+        self._write_index(days, recent[-RECENT_ARCHIVED:])
         return moved
 
     def mark_stale(self, path: Path, reason: str) -> Path:
@@ -258,41 +281,65 @@ class Spool:
         )
 
     def archive_count(self) -> int:
-        """Episodes in ``archive/``: one ``stat`` per day folder, a rescan only of a day
-        folder changed by someone other than the learner since it last counted."""
-        index = self._read_index()
-        total = 0
-        try:
-            days = [e for e in os.scandir(self.root.archive) if e.is_dir(follow_symlinks=False)]
-        except FileNotFoundError:
-            return 0
-        for day in days:
-            total += self._day_count(Path(day.path), index.get(day.name))
-        return total
+        """Episodes in ``archive/`` (see :meth:`archive_totals`)."""
+        return self.archive_totals()[0]
 
-    def _day_count(self, folder: Path, recorded: _DayCount | None) -> int:
+    def archive_totals(self) -> tuple[int, int]:
+        """Episodes in ``archive/`` and their total size in bytes: one ``stat`` per day
+        folder, a rescan only of a day folder changed by someone other than the learner
+        since it last counted."""
+        days, _ = self._read_index()
+        count = size = 0
+        try:
+            folders = [e for e in os.scandir(self.root.archive) if e.is_dir(follow_symlinks=False)]
+        except FileNotFoundError:
+            return 0, 0
+        for folder in folders:
+            known = self._day_count(Path(folder.path), days.get(folder.name))
+            count += known.count
+            size += known.bytes
+        return count, size
+
+    def recent_archived(self) -> list[ArchivedFile]:
+        """The latest archived files, newest last (as the learner recorded them)."""
+        return self._read_index()[1]
+
+    def _day_count(self, folder: Path, recorded: _DayCount | None) -> _DayCount:
         mtime_ns = os.stat(folder).st_mtime_ns
-        for known in (self._day_cache.get(folder.name), recorded):
+        for known in (recorded, self._day_cache.get(folder.name)):
             if known is not None and known.mtime_ns == mtime_ns:
-                return known.count
-        count = len(episode_entries(folder))
-        self._day_cache[folder.name] = _DayCount(count, mtime_ns)
-        return count
+                return known
+        entries = episode_entries(folder)
+        size = 0
+        for entry in entries:
+            with contextlib.suppress(OSError):  # removed meanwhile
+                size += entry.stat(follow_symlinks=False).st_size
+        counted = self._day_cache[folder.name] = _DayCount(len(entries), mtime_ns, size)
+        return counted
 
     def _index_path(self) -> Path:
         return self.root.state / ARCHIVE_INDEX
 
-    def _read_index(self) -> dict[str, _DayCount]:
+    def _read_index(self) -> tuple[dict[str, _DayCount], list[ArchivedFile]]:
         try:
             raw = json.loads(self._index_path().read_text("utf-8"))
-            return {day: _DayCount(int(v["count"]), int(v["mtime_ns"])) for day, v in raw.items()}
+            days = {
+                day: _DayCount(int(v["count"]), int(v["mtime_ns"]), int(v["bytes"]))
+                for day, v in raw["days"].items()
+            }
+            recent = [ArchivedFile(str(n), int(b), float(t)) for n, b, t in raw["recent"]]
+            return days, recent
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            return {}
+            return {}, []
 
-    def _write_index(self) -> None:
-        index = self._read_index()
-        index.update(self._day_cache)
+    def _write_index(self, days: dict[str, _DayCount], recent: list[ArchivedFile]) -> None:
+        days = {**days, **self._day_cache}
         self.root.state.mkdir(parents=True, exist_ok=True)
-        text = json.dumps({d: {"count": c.count, "mtime_ns": c.mtime_ns} for d, c in index.items()})
+        text = json.dumps(
+            {
+                "days": {d: dataclasses.asdict(c) for d, c in days.items()},
+                "recent": [list(r) for r in recent],
+            }
+        )
         # A cache: rebuilt by a rescan if lost, so no fsync on the learner's hot path.
         atomic_write_text(self._index_path(), text, fsync=False)

@@ -9,9 +9,9 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import BgtrainError
-from . import check, eval, learn, requeue, rollback, run
+from . import check, eval, learn, monitor, plot, requeue, rollback, run
 
-COMMANDS = (run, learn, eval, check, requeue, rollback)
+COMMANDS = (run, learn, monitor, plot, eval, check, requeue, rollback)
 
 
 def build_parser() -> argparse.ArgumentParser:

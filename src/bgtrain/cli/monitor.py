@@ -1,0 +1,58 @@
+"""``bgtrain monitor``: the live dashboard of a training root (read-only; Ctrl+C stops it)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from ._common import add_root_argument
+
+
+@dataclass(frozen=True)
+class MonitorConfig:
+    #: The training root to watch.
+    root: Path
+    #: Seconds between refreshes (the seed monitor's 2).
+    refresh: float = 2.0
+    #: Print one frame and exit.
+    once: bool = False
+    #: Print the figures as one JSON object and exit.
+    json: bool = False
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("monitor", help="live dashboard of a training root", description=__doc__)
+    add_root_argument(p)
+    p.add_argument("--refresh", type=float, default=2.0, help="seconds between refreshes (2)")
+    p.add_argument("--once", action="store_true", help="print one frame and exit")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON and exit")
+    p.set_defaults(run=lambda a: run(MonitorConfig(a.root, a.refresh, a.once, a.json)))
+
+
+def run(config: MonitorConfig) -> int:
+    from rich.console import Console
+
+    from ..monitor.dashboard import frame, run_live
+    from ..monitor.snapshot import Watcher
+
+    watcher = Watcher(config.root)
+    if config.json:
+        print(json.dumps(watcher.take().to_json()))
+        return 0
+    console = Console()
+    if config.once and not watcher.root.path.is_dir():
+        print(
+            f"No training root at {watcher.root.path} yet: start one with 'bgtrain run' "
+            "(or pass --root DIR)."
+        )
+        return 0
+    if config.once:
+        console.print(frame(watcher, config.refresh))
+        return 0
+    try:
+        run_live(watcher, config.refresh, console)
+    except KeyboardInterrupt:
+        console.print("Monitoring stopped.")
+    return 0

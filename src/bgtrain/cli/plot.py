@@ -1,0 +1,34 @@
+"""``bgtrain plot --out curves.png``: learning curves from logs/metrics.jsonl."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+from ._common import add_root_argument
+
+
+@dataclass(frozen=True)
+class PlotConfig:
+    #: The training root whose logs/metrics.jsonl is drawn.
+    root: Path
+    #: Output file: .png (or .svg, .pdf) for the picture, .html for a page around it.
+    out: Path = Path("curves.png")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("plot", help="learning curves as a picture", description=__doc__)
+    add_root_argument(p)
+    p.add_argument(
+        "--out", type=Path, default=Path("curves.png"), help="curves.png (default), or report.html"
+    )
+    p.set_defaults(run=lambda a: run(PlotConfig(a.root, a.out)))
+
+
+def run(config: PlotConfig) -> int:
+    from ..monitor.plot import write
+
+    out = write(config.root, config.out)
+    print(f"wrote {out}")
+    return 0

@@ -1,0 +1,300 @@
+"""Everything the monitor shows, gathered from files alone, cheaply enough for every refresh.
+
+Costs per refresh: one scandir of ``buffer/`` (small: it drains), one stat per archive day
+folder (the learner's archive index holds the counts), the new bytes of
+``logs/metrics.jsonl`` since the last refresh, and the end of the training log.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..counters import HEARTBEAT_S, read_counters, read_heartbeat
+from ..models import ModelStore
+from ..root import TrainingRoot
+from ..spool import Spool, episode_entries
+
+RECENT_FILES = 5
+RECENT_GAMES = 20
+LOG_LINES = 10
+SPARK_VERSIONS = 30
+#: On the first read of a long metrics file, only its end is read.
+METRICS_TAIL_BYTES = 2 * 1024 * 1024
+#: The learner counts as running while its heartbeat is younger than this.
+HEARTBEAT_STALE_S = 5 * HEARTBEAT_S
+
+
+@dataclass
+class FileInfo:
+    name: str
+    size: int
+    time: float
+
+
+@dataclass
+class FolderView:
+    path: str
+    count: int
+    total_bytes: int
+    recent: list[FileInfo]
+    #: Files that arrived (buffer) or were archived since the previous refresh.
+    new_since_last: int = 0
+
+
+@dataclass
+class ModelView:
+    path: str
+    exists: bool
+    size: int | None = None
+    modified: float | None = None
+    age_s: float | None = None
+    version: int | None = None
+
+
+@dataclass
+class LearningView:
+    model_version: int | None
+    games_seen: int
+    games_per_minute: float | None
+    mean_return: float | None
+    win_rate: float | None
+    #: Mean return of the games each recent model version played, oldest first.
+    return_by_version: list[tuple[int, float]]
+    policy_lag: dict[str, float] | None
+    samples_per_second: float | None
+    stale: int
+    quarantined: int
+    latest_quarantine_reason: str | None
+
+
+@dataclass
+class LearnerView:
+    running: bool
+    pid: int | None
+    state: str | None
+    heartbeat_age_s: float | None
+    errors: int
+    batches: int
+
+
+@dataclass
+class Snapshot:
+    root: str
+    exists: bool
+    time: float
+    monitor_started: float
+    buffer: FolderView | None = None
+    archive: FolderView | None = None
+    model: ModelView | None = None
+    learning: LearningView | None = None
+    learner: LearnerView | None = None
+    log_tail: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class MetricsReader:
+    """Reads ``logs/metrics.jsonl`` incrementally and keeps the recent events."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._offset = 0
+        self._inode: int | None = None
+        self._partial = b""
+        self.games: deque[dict[str, Any]] = deque(maxlen=2000)
+        self.batches: deque[dict[str, Any]] = deque(maxlen=200)
+        self.has_game_events = False
+
+    def poll(self) -> None:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return
+        if self._inode != st.st_ino or st.st_size < self._offset:  # new or truncated file
+            self._inode, self._partial = st.st_ino, b""
+            self._offset = max(0, st.st_size - METRICS_TAIL_BYTES)
+            skip_first = self._offset > 0
+        else:
+            skip_first = False
+        if st.st_size == self._offset:
+            return
+        with open(self.path, "rb") as f:
+            f.seek(self._offset)
+            data = f.read(st.st_size - self._offset)
+        self._offset += len(data)
+        lines = (self._partial + data).split(b"\n")
+        self._partial = lines.pop()  # an unfinished last line waits for the next poll
+        if skip_first and lines:
+            lines = lines[1:]  # we started mid-line
+        for line in lines:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            self._add(event)
+
+    def _add(self, event: dict[str, Any]) -> None:
+        kind = event.get("event")
+        if kind == "game":
+            self.has_game_events = True
+            self.games.append(event)
+        elif kind == "batch":
+            self.batches.append(event)
+            if not self.has_game_events:  # a learner fed by games elsewhere (bgtrain learn)
+                for episode in event.get("episodes", []):
+                    self.games.append({**episode, "t": event.get("t")})
+
+
+def _folder(path: Path, seen_before: set[str] | None) -> tuple[FolderView, set[str]]:
+    files = []
+    for entry in episode_entries(path):
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        files.append(FileInfo(entry.name, st.st_size, st.st_mtime))
+    files.sort(key=lambda f: f.time)
+    names = {f.name for f in files}
+    new = 0 if seen_before is None else len(names - seen_before)
+    view = FolderView(
+        str(path), len(files), sum(f.size for f in files), files[-RECENT_FILES:][::-1], new
+    )
+    return view, names
+
+
+def _tail_lines(path: Path, n: int) -> list[str]:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            end = f.tell()
+            f.seek(max(0, end - 16 * 1024))
+            text = f.read().decode("utf-8", errors="replace")
+    except OSError:
+        return []
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[-n:]
+
+
+def _quarantine_view(spool: Spool) -> tuple[int, str | None]:
+    entries = episode_entries(spool.root.quarantine)
+    if not entries:
+        return 0, None
+    newest = max(entries, key=lambda e: e.stat(follow_symlinks=False).st_mtime)
+    reason = spool.reason(Path(newest.path)) or {}
+    return len(entries), reason.get("reason")
+
+
+class Watcher:
+    """Takes snapshots of one root; keeps what it needs between refreshes."""
+
+    def __init__(self, root: str | Path | TrainingRoot) -> None:
+        self.root = TrainingRoot.at(root)
+        self.started = time.time()
+        self.spool = Spool(self.root)
+        self.store = ModelStore(self.root)
+        self.metrics = MetricsReader(self.root.metrics)
+        self._buffer_names: set[str] | None = None
+        self._archived_before: int | None = None
+
+    def take(self) -> Snapshot:
+        now = time.time()
+        if not self.root.path.is_dir():
+            return Snapshot(str(self.root.path), False, now, self.started)
+        buffer, self._buffer_names = _folder(self.root.buffer, self._buffer_names)
+        count, size = self.spool.archive_totals()
+        recent = [FileInfo(f.name, f.size, f.archived_at) for f in self.spool.recent_archived()]
+        archive = FolderView(
+            str(self.root.archive),
+            count,
+            size,
+            recent[::-1][:RECENT_FILES],
+            0 if self._archived_before is None else max(0, count - self._archived_before),
+        )
+        self._archived_before = count
+        snapshot = Snapshot(
+            root=str(self.root.path),
+            exists=True,
+            time=now,
+            monitor_started=self.started,
+            buffer=buffer,
+            archive=archive,
+            model=self._model(now),
+            learning=self._learning(now),
+            learner=self._learner(now),
+            log_tail=_tail_lines(self.root.training_log, LOG_LINES),
+        )
+        return snapshot
+
+    def _model(self, now: float) -> ModelView:
+        path = self.root.model_file
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return ModelView(str(path), False)
+        try:
+            version = self.store.latest_version()
+        except Exception:  # a damaged model file is shown as such, not a crash
+            version = None
+        return ModelView(str(path), True, st.st_size, st.st_mtime, now - st.st_mtime, version)
+
+    def _learning(self, now: float) -> LearningView:
+        self.metrics.poll()
+        games = list(self.metrics.games)
+        recent = games[-RECENT_GAMES:]
+        returns = [g["return"] for g in recent if g.get("return") is not None]
+        outcomes = [g.get("outcome") for g in recent if g.get("outcome")]
+        last_minute = [g["t"] for g in games if g.get("t") and g["t"] >= now - 60]
+        span = now - min(last_minute) if last_minute else 0.0
+        by_version: dict[int, list[float]] = {}
+        for g in games:
+            if g.get("policy_version") is not None and g.get("return") is not None:
+                by_version.setdefault(int(g["policy_version"]), []).append(g["return"])
+        versions = sorted(by_version)[-SPARK_VERSIONS:]
+        last_batch = self.metrics.batches[-1] if self.metrics.batches else None
+        lag = None
+        if last_batch is not None:
+            lag = {
+                "min": last_batch.get("train/version_diff_min"),
+                "mean": last_batch.get("train/version_diff_avg"),
+                "max": last_batch.get("train/version_diff_max"),
+            }
+        counters = read_counters(self.root)
+        quarantined, reason = _quarantine_view(self.spool)
+        return LearningView(
+            model_version=self.store.latest_version() if self.root.model_file.exists() else None,
+            games_seen=len(games),
+            games_per_minute=len(last_minute) * 60 / span if span >= 5 else None,
+            mean_return=sum(returns) / len(returns) if returns else None,
+            win_rate=outcomes.count("Victory") / len(outcomes) if outcomes else None,
+            return_by_version=[(v, sum(by_version[v]) / len(by_version[v])) for v in versions],
+            policy_lag=lag,
+            samples_per_second=(
+                counters.total_samples / counters.total_processing_time
+                if counters.total_processing_time
+                else None
+            ),
+            stale=len(episode_entries(self.root.stale)),
+            quarantined=quarantined,
+            latest_quarantine_reason=reason,
+        )
+
+    def _learner(self, now: float) -> LearnerView:
+        beat = read_heartbeat(self.root) or {}
+        counters = read_counters(self.root)
+        age = now - beat["time"] if isinstance(beat.get("time"), (int, float)) else None
+        running = age is not None and age < HEARTBEAT_STALE_S and beat.get("state") != "stopped"
+        return LearnerView(
+            running=running,
+            pid=beat.get("pid"),
+            state=beat.get("state"),
+            heartbeat_age_s=age,
+            errors=counters.errors,
+            batches=counters.batches_trained,
+        )
