@@ -191,7 +191,13 @@ class BackgroundLearner:
         return True
 
     def stop(self, timeout: float | None = None) -> None:
-        """Stop after the batch in hand is published (or returned to the buffer)."""
+        """Stop after the batch in hand is published (or returned to the buffer).
+
+        Does nothing on a learner that is not started (or whose start was refused): the
+        root's state files belong to the learner that holds the lock.
+        """
+        if not self._lock.is_held:
+            return
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
