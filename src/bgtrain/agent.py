@@ -87,6 +87,10 @@ class RLAgent:
     def train_from_batch(self, experiences: Sequence[Mapping[str, Any]]) -> dict[str, float]:
         """Train on games given as dicts of ``states``/``actions``/``rewards`` (and
         optionally ``logp``, ``terminated``, ``last_state``). Returns loss, steps, games."""
+        if not experiences:
+            return {"loss": 0.0, "steps": 0, "games": 0}
+        first_width = np.shape(experiences[0]["states"])[-1]
+        obs_dim = self.trainer.obs_dim if self.trainer is not None else first_width
         episodes = [
             build_episode(
                 exp["states"],
@@ -95,12 +99,11 @@ class RLAgent:
                 logp=exp.get("logp"),
                 terminated=bool(exp.get("terminated", True)),
                 last_state=exp.get("last_state"),
+                obs_dim=obs_dim,
                 n_actions=self.n_actions,
             )
             for exp in experiences
         ]
-        if not episodes:
-            return {"loss": 0.0, "steps": 0, "games": 0}
         metrics = self._ensure_trainer(episodes[0].obs_dim).train(episodes)
         self._policy = None
         self._games += metrics.n_episodes

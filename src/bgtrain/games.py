@@ -49,8 +49,8 @@ def make_env(env: str, **kwargs: Any) -> gym.Env:
         return gym.make(env, **kwargs)
     except gym.error.Error as exc:
         raise GameError(
-            f"unknown game {env!r}: {exc}. Use a Gymnasium id (e.g. CartPole-v1) or "
-            "package.module:factory"
+            f"unknown game {env!r}: {str(exc).rstrip('.')}. Use a Gymnasium id "
+            "(e.g. CartPole-v1) or package.module:factory"
         ) from None
 
 

@@ -39,6 +39,23 @@ def _layers(arrays: Mapping[str, np.ndarray], prefix: str) -> list[tuple[np.ndar
     return layers
 
 
+def _check_layers(
+    layers: list[tuple[np.ndarray, np.ndarray]], prefix: str, n_in: int, n_out: int
+) -> None:
+    """Each layer takes the previous one's width; the last gives ``n_out``."""
+    width = n_in
+    for i, (w, b) in enumerate(layers):
+        if w.ndim != 2 or w.shape[0] != width:
+            raise InvalidModelError(f"'{prefix}.w{i}' has shape {w.shape}; expected ({width}, N)")
+        if b.shape != (w.shape[1],):
+            raise InvalidModelError(
+                f"'{prefix}.b{i}' has shape {b.shape}; expected ({w.shape[1]},)"
+            )
+        width = w.shape[1]
+    if width != n_out:
+        raise InvalidModelError(f"'{prefix}' network gives {width} outputs; expected {n_out}")
+
+
 class Policy:
     """Chooses actions for one model version. ``act`` samples, ``act_greedy`` takes the best."""
 
@@ -63,6 +80,13 @@ class Policy:
                 f"policy layers are {self._pi[0][0].shape[0]} -> {self._pi[-1][0].shape[1]}, "
                 f"meta says obs_dim {self.obs_dim}, n_actions {self.n_actions}"
             )
+        _check_layers(self._pi, "pi", self.obs_dim, self.n_actions)
+        _check_layers(self._vf, "vf", self.obs_dim, 1)
+        for name, stat in (("obs_mean", self._mean), ("obs_var", self._inv_std)):
+            if stat.shape != (self.obs_dim,):
+                raise InvalidModelError(
+                    f"'{name}' has shape {stat.shape}; expected ({self.obs_dim},)"
+                )
         try:
             self._activation = ACTIVATIONS[meta.activation or "tanh"]
         except KeyError:

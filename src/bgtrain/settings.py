@@ -66,6 +66,8 @@ def _convert(name: str, tp: Any, value: Any) -> Any:
             return value
         raise SettingsError(f"setting {name!r} must be true or false, got {value!r}")
     if base in (int, float, str, Path):
+        if isinstance(value, bool) and base is not str:
+            raise SettingsError(f"setting {name!r} must be {base.__name__}, got {value!r}")
         if base is int and isinstance(value, float) and not value.is_integer():
             raise SettingsError(f"setting {name!r} must be a whole number, got {value!r}")
         try:

@@ -175,9 +175,15 @@ class Trainer:
     def from_model(cls, model: LoadedModel, settings: TrainerSettings | None = None) -> Trainer:
         """Continue training a published model (its layer sizes win over ``settings``)."""
         meta = model.meta
+        settings = settings or TrainerSettings()
+        # The network's shape is the model's: read from its arrays, whatever the meta says.
+        hidden, i = [], 0
+        while f"pi.w{i + 1}" in model.arrays:
+            hidden.append(int(np.shape(model.arrays[f"pi.w{i}"])[1]))
+            i += 1
         settings = dataclasses.replace(
-            settings or TrainerSettings(),
-            hidden_sizes=tuple(meta.layer_sizes) or settings.hidden_sizes,
+            settings,
+            hidden_sizes=tuple(hidden),
             activation=meta.activation or settings.activation,
         )
         trainer = cls(meta.obs_dim, meta.n_actions, settings)

@@ -1,0 +1,447 @@
+"""``bgtrain run`` as a subprocess, on tiny budgets: the seed's console texts, every game
+file accounted for, Ctrl+C / SIGTERM stop cleanly without losing a game, a custom game
+through module:factory, clear refusals (unknown game, root already locked), and no
+process left behind by any of it."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from bgtrain import LearnerLock, ModelStore, TrainingRoot, load_episode
+from bgtrain.errors import BgtrainError
+from bgtrain.games import make_env
+
+REPO = Path(__file__).resolve().parent.parent
+GAME_NAME = re.compile(r"^game_\d{8}_\d{6}_\d{3}_a\d+_(Victory|Defeat)\.npz$")
+PROGRESS = re.compile(r"^\[RUN\] games (\d+) \| model v(\d+) \|")
+EPISODE_FOLDERS = ("buffer", "processing", "archive", "stale", "quarantine")
+RUN_TIMEOUT_S = 120
+posix_only = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and sessions")
+
+
+# --------------------------------------------------------------------------- processes
+
+
+def bgtrain_command(*args: str | Path) -> list[str]:
+    return [sys.executable, "-m", "bgtrain", *map(str, args)]
+
+
+def group_members(pgid: int) -> list[str]:
+    """Live (non-zombie) processes of process group ``pgid``, as ``pid: cmdline``."""
+    if not Path("/proc/self/stat").exists():  # no procfs: ask the kernel about the group
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return []
+        return [f"process group {pgid}"]
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:  # gone meanwhile
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()  # state ppid pgrp ...
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(f"{entry.name}: {cmdline.strip()}")
+    return members
+
+
+def assert_no_stray_process(pgid: int, timeout: float = 10.0) -> None:
+    """Every process of the run's session is gone (helpers such as multiprocessing's
+    resource tracker exit on their own once the run is gone: allow them ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while members := group_members(pgid):
+        if time.monotonic() >= deadline:
+            pytest.fail(f"processes left behind by the run: {members}")
+        threading.Event().wait(0.05)
+
+
+class Bgtrain:
+    """One ``bgtrain`` process in its own session; a thread reads its stdout line by line."""
+
+    def __init__(self, *args: str | Path, cwd: Path, env: dict[str, str] | None = None) -> None:
+        self._stderr = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            bgtrain_command(*args),
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
+            encoding="utf-8",
+            start_new_session=True,
+        )
+        self.pgid = self.proc.pid  # start_new_session: the run leads its own group
+        self.lines: list[str] = []
+        self._new: queue.Queue[str | None] = queue.Queue()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+            self._new.put(line)
+        self._new.put(None)
+
+    def wait_for(self, condition: Callable[[], bool], timeout: float, what: str) -> None:
+        """Check ``condition`` at each new output line (and every 50 ms) until it holds."""
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if self.proc.poll() is not None and self._new.empty():
+                pytest.fail(f"the run exited ({self.proc.returncode}) before {what}:\n{self}")
+            if time.monotonic() >= deadline:
+                pytest.fail(f"timed out after {timeout} s waiting for {what}:\n{self}")
+            with contextlib.suppress(queue.Empty):
+                self._new.get(timeout=0.05)
+
+    def finish(self, timeout: float = RUN_TIMEOUT_S) -> int:
+        """Wait for the exit (a hang fails the test); returns the exit code."""
+        try:
+            code = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            pytest.fail(f"the run did not exit within {timeout} s:\n{self}")
+        self.join_output()
+        return code
+
+    def join_output(self) -> None:
+        """Wait until the output of an ended run is read to its end."""
+        self._reader.join(10)
+
+    def kill(self) -> None:
+        """Kill this run's process group (a test failed half-way)."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pgid, signal.SIGKILL)
+        self.proc.wait(10)
+
+    @property
+    def stdout(self) -> str:
+        return "\n".join(self.lines)
+
+    @property
+    def stderr(self) -> str:
+        self._stderr.seek(0)
+        return self._stderr.read()
+
+    def close(self) -> None:
+        """Kill whatever is left of the run's session (a test failed half-way)."""
+        if self.proc.poll() is None or group_members(self.pgid):
+            self.kill()
+        self._stderr.close()
+
+    def __str__(self) -> str:
+        return f"--- stdout ---\n{self.stdout}\n--- stderr ---\n{self.stderr}"
+
+
+@pytest.fixture
+def start(tmp_path):
+    """``start(*args)`` starts ``bgtrain`` in its own session; every run is killed at the
+    end of the test if it is still there (so a failing test leaves nothing running)."""
+    runs: list[Bgtrain] = []
+
+    def _start(*args: str | Path, cwd: Path = tmp_path, env: dict[str, str] | None = None):
+        run = Bgtrain(*args, cwd=cwd, env=env)
+        runs.append(run)
+        return run
+
+    yield _start
+    for run in runs:
+        run.close()
+
+
+# --------------------------------------------------------------------------- the root
+
+
+def episode_files(root: TrainingRoot) -> dict[str, list[Path]]:
+    """Episode files per folder (archive: all its day folders)."""
+    found: dict[str, list[Path]] = {}
+    for name in EPISODE_FOLDERS:
+        folder = root.data / name
+        paths = folder.rglob("*.npz") if name == "archive" else folder.glob("*.npz")
+        found[name] = sorted(p for p in paths if not p.name.startswith("."))
+    return found
+
+
+def dot_entries(root: TrainingRoot) -> list[Path]:
+    """Dot-named entries anywhere under the root: temp files that were not cleaned up."""
+    return list(root.path.rglob(".*"))
+
+
+def game_events(root: TrainingRoot) -> list[dict]:
+    events = [json.loads(line) for line in root.metrics.read_text("utf-8").splitlines() if line]
+    return [e for e in events if e.get("event") == "game"]
+
+
+def history_batches(root: TrainingRoot) -> dict[int, tuple[str, ...]]:
+    store = ModelStore(root.path)
+    return {v: store.load(v).meta.batch for v in store.versions()}
+
+
+def assert_exactly_once(root: TrainingRoot, files: dict[str, list[Path]]) -> None:
+    """Each archived episode is in the batch of exactly one published version, and every
+    name in a published batch is an archived episode (guarantee 3). (Only the versions
+    still in the history can be checked: all of them on these short runs, usually.)"""
+    batches = history_batches(root)
+    trained = [name for batch in batches.values() for name in batch]
+    assert len(trained) == len(set(trained)), f"an episode trained twice: {batches}"
+    archived = sorted(p.name for p in files["archive"])
+    if min(batches) == 1:
+        assert sorted(trained) == archived
+    else:
+        assert set(trained) <= set(archived)
+
+
+def assert_policy_versions_only_move_forward(root: TrainingRoot, episodes: dict) -> None:
+    """Per game process, in the order its games were saved: ``None`` (no model yet) only
+    before the first model was picked up, then never older, never newer than published."""
+    latest = ModelStore(root.path).latest_version()
+    by_actor: dict[str, list[tuple[str, int | None]]] = defaultdict(list)
+    for path, episode in episodes.items():
+        by_actor[episode.meta["actor"]].append((path.name, episode.policy_version))
+    for actor, games in by_actor.items():
+        versions = [v for _, v in sorted(games)]
+        known = [v for v in versions if v is not None]
+        assert versions == [None] * (len(versions) - len(known)) + known, (actor, versions)
+        assert known == sorted(known), (actor, versions)
+        assert all(1 <= v <= latest for v in known), (actor, versions, latest)
+
+
+def load_all(files: dict[str, list[Path]]) -> dict:
+    return {p: load_episode(p) for paths in files.values() for p in paths}
+
+
+# --------------------------------------------------------------------------- tests
+
+
+@posix_only
+def test_run_on_a_game_budget_prints_the_seed_texts_and_accounts_for_every_game(tmp_path, start):
+    root = TrainingRoot(tmp_path / "root")
+    run = start(
+        "run", "--root", root.path, "--games", "12", "--actors", "2", "--seed", "1",
+        "--n-epochs", "2",
+    )  # fmt: skip
+
+    assert run.finish() == 0, str(run)
+    assert_no_stray_process(run.pgid)
+    out = run.lines
+    for line in (
+        "[OK] Background parallel learner initialized and started",
+        "[INFO] Experience replay training will run in background",
+        f"[INFO] Monitoring directory: {root.buffer}",
+        "[BACKGROUND LEARNING] STATISTICS",
+        "[SUMMARY]",
+        "Stopped:            12 games",
+    ):
+        assert line in out, f"missing {line!r}:\n{run}"
+    assert any(PROGRESS.match(line) for line in out), str(run)
+    assert any(line.startswith("Games played:       12 in ") for line in out), str(run)
+    assert out.index("[OK] Background parallel learner initialized and started") < out.index(
+        "[SUMMARY]"
+    )
+    assert "Traceback" not in run.stderr, run.stderr
+
+    files = episode_files(root)
+    assert sum(len(paths) for paths in files.values()) == 12, files
+    assert files["processing"] == []
+    assert len(files["archive"]) >= 1
+    assert ModelStore(root.path).latest_version() >= 1
+    for path in (p for paths in files.values() for p in paths):
+        assert GAME_NAME.match(path.name), path.name
+    episodes = load_all(files)
+    assert {e.meta["env"] for e in episodes.values()} == {"CartPole-v1"}
+    assert all(e.terminated for e in episodes.values())  # a budget ends games whole
+    assert_policy_versions_only_move_forward(root, episodes)
+    assert_exactly_once(root, files)
+    assert len(game_events(root)) == 12
+    assert "Batch Training Complete" in root.training_log.read_text("utf-8")
+    assert dot_entries(root) == []
+    LearnerLock(root.path).acquire().release()  # the learner let go of the root
+
+
+#: How each run is interrupted: its signal, and whether the whole process group gets it
+#: (what a terminal's Ctrl+C does) or only the run's own process (``kill PID``).
+INTERRUPTS = {
+    "SIGINT-to-parent": (signal.SIGINT, False),
+    "SIGINT-to-group-like-a-terminal": (signal.SIGINT, True),
+    "SIGTERM-to-parent": (signal.SIGTERM, False),
+}
+
+
+@dataclass
+class Interrupted:
+    root: TrainingRoot
+    run: Bgtrain
+    exit_code: int | None = None
+    problem: str | None = None  # why the run could not be interrupted as planned
+
+
+def playing_with_a_model(root: TrainingRoot, run: Bgtrain) -> bool:
+    """Games were played (a progress line says so) and a model version is published."""
+    played = any(int(m[1]) > 0 for m in map(PROGRESS.match, list(run.lines)) if m)
+    return played and ModelStore(root.path).latest_version() is not None
+
+
+@pytest.fixture(scope="module")
+def interrupted_runs(tmp_path_factory):
+    """Three unbudgeted runs, started together (they mostly wait: start-up, the first
+    model, the stop), each interrupted its way once it plays with a published model."""
+    outcomes: dict[str, Interrupted] = {}
+    for i, name in enumerate(INTERRUPTS):
+        top = tmp_path_factory.mktemp(name)
+        root = TrainingRoot(top / "root")
+        run = Bgtrain(
+            "run", "--root", root.path, "--actors", "2", "--seed", str(2 + i),
+            "--no-until-solved", "--n-epochs", "2",
+            cwd=top,
+        )  # fmt: skip
+        outcomes[name] = Interrupted(root, run)
+    try:
+        signalled: dict[str, float] = {}
+        deadline = time.monotonic() + 120
+        tick = threading.Event()
+        while len(signalled) < len(outcomes) and time.monotonic() < deadline:
+            for name, o in outcomes.items():
+                if name in signalled or o.problem:
+                    continue
+                if playing_with_a_model(o.root, o.run):
+                    sig, to_group = INTERRUPTS[name]
+                    if to_group:
+                        os.killpg(o.run.pgid, sig)
+                    else:
+                        os.kill(o.run.proc.pid, sig)
+                    signalled[name] = time.monotonic()
+                elif o.run.proc.poll() is not None:
+                    o.problem = f"exited ({o.run.proc.returncode}) before it played with a model"
+            tick.wait(0.05)
+        for name, o in outcomes.items():
+            if name not in signalled:
+                o.problem = o.problem or "timed out waiting for games and a published model"
+                continue
+            try:  # each must exit within 30 s of its signal
+                o.exit_code = o.run.proc.wait(max(0.0, signalled[name] + 30 - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                o.problem = "did not exit within 30 s of the signal"
+                o.run.kill()
+            o.run.join_output()
+        yield outcomes
+    finally:
+        for o in outcomes.values():
+            o.run.close()
+
+
+@posix_only
+@pytest.mark.parametrize("way", list(INTERRUPTS))
+def test_interrupting_a_run_stops_it_cleanly_and_loses_no_game(interrupted_runs, way):
+    o = interrupted_runs[way]
+    root, run = o.root, o.run
+    assert o.problem is None, f"{o.problem}:\n{run}"
+    assert o.exit_code in (0, 130), str(run)
+    assert_no_stray_process(run.pgid)
+    assert "[SUMMARY]" in run.lines, str(run)
+    assert "Stopped:            interrupted" in run.lines, str(run)
+    assert "Traceback" not in run.stderr, run.stderr
+
+    files = episode_files(root)
+    assert files["processing"] == []
+    assert list(root.processing.iterdir()) == []
+    episodes = load_all(files)  # every file whole and valid
+    names = [p.name for p in episodes]
+    assert len(names) == len(set(names)), "an episode is in two folders"
+    # Every game reported was saved, including those cut short by the interrupt.
+    assert len(episodes) == len(game_events(root)) > 0
+    for episode in episodes.values():
+        if not episode.terminated:
+            assert episode.last_state is not None  # the learner can bootstrap it
+    assert_policy_versions_only_move_forward(root, episodes)
+    assert_exactly_once(root, files)
+    assert dot_entries(root) == []
+    LearnerLock(root.path).acquire().release()
+
+
+@posix_only
+def test_a_custom_game_through_module_factory_trains_a_model_of_its_shape(tmp_path, start):
+    root = TrainingRoot(tmp_path / "root")
+    env_id = "tests.games_for_tests:acrobot"
+    run = start(
+        "run", "--root", root.path, "--env", env_id, "--games", "6", "--actors", "1",
+        "--n-epochs", "1", "--no-until-solved", "--seed", "3",
+        cwd=REPO,  # ``tests`` is importable from the repository root
+    )  # fmt: skip
+
+    assert run.finish() == 0, str(run)
+    assert_no_stray_process(run.pgid)
+    assert f"[INFO] Playing {env_id} with 1 game process(es); runs until its budget is spent" in (
+        run.lines
+    )
+    model = ModelStore(root.path).load()
+    assert (model.meta.obs_dim, model.meta.n_actions) == (6, 3)
+    files = episode_files(root)
+    assert sum(len(paths) for paths in files.values()) == 6
+    assert len(files["archive"]) >= 1
+    assert files["processing"] == []
+    for episode in load_all(files).values():
+        assert episode.obs_dim == 6
+        assert episode.meta["env"] == env_id
+        assert set(episode.actions.tolist()) <= {0, 1, 2}
+
+
+@posix_only
+def test_an_unknown_game_is_refused_with_one_clear_line(tmp_path, start):
+    root = TrainingRoot(tmp_path / "root")
+    run = start("run", "--root", root.path, "--env", "NoSuchGame-v0", "--games", "1")
+
+    assert run.finish() == 1, str(run)
+    assert_no_stray_process(run.pgid)
+    err = run.stderr
+    assert err.startswith("error: unknown game 'NoSuchGame-v0'"), err
+    assert "Use a Gymnasium id (e.g. CartPole-v1) or package.module:factory" in err
+    assert "Traceback" not in err
+    assert not any(files for files in episode_files(root).values())
+
+
+def test_the_unknown_game_message_has_no_doubled_period():
+    with pytest.raises(BgtrainError) as caught:
+        make_env("NoSuchGame-v0")
+    assert ".." not in str(caught.value), str(caught.value)
+
+
+@posix_only
+def test_a_second_run_on_a_locked_root_is_refused_and_plays_no_game(tmp_path, start):
+    root = TrainingRoot(tmp_path / "root")
+    lock = LearnerLock(root.path).acquire()
+    try:
+        run = start("run", "--root", root.path, "--games", "4", "--actors", "1")
+        code = run.finish()
+        assert_no_stray_process(run.pgid)
+    finally:
+        lock.release()
+
+    assert code == 1, str(run)
+    err = run.stderr.strip().splitlines()
+    assert len(err) == 1, run.stderr
+    assert err[0].startswith(
+        f"error: another learner already holds {root.path} (pid {os.getpid()} on "
+    ), run.stderr
+    assert err[0].endswith("stop it first, or use another --root"), run.stderr
+    assert not any(files for files in episode_files(root).values())
+    assert not root.metrics.exists() or game_events(root) == []
