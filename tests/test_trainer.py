@@ -66,8 +66,11 @@ def random_episodes(rng, n_episodes=6, steps=7, obs_dim=4, n_actions=3, loc=0.0,
 
 
 def test_bandit_learns_to_prefer_the_rewarded_action():
-    """The seed system's learner had the gradient's sign wrong: this catches it."""
-    trainer = Trainer(3, 2, TrainerSettings(seed=0))
+    """The seed system's learner had the gradient's sign wrong: this catches it.
+
+    At the seed's step size (RLAgent's 0.001): a few batches are enough to show it.
+    """
+    trainer = Trainer(3, 2, TrainerSettings(seed=0, learning_rate=1e-3))
     rng = np.random.default_rng(0)
     state = np.array([0.3, -1.0, 2.0], dtype=np.float32)
     start = numpy_policy(trainer).probs(state)[0]
@@ -135,7 +138,16 @@ def _policy_change(clip_range: float, seed: int = 0):
     """log pi_new - log pi_old at the batch's states (every action) after one train()."""
     base, episodes = _old_policy_batch(seed)
     # normalize_obs off, so that the only change to the policy is the training step.
-    settings = TrainerSettings(seed=seed, clip_range=clip_range, normalize_obs=False)
+    # target_kl off: this measures what the clip alone bounds (over 8 minibatches x 10
+    # epochs, enough updates for an unclipped step to run far).
+    settings = TrainerSettings(
+        seed=seed,
+        clip_range=clip_range,
+        normalize_obs=False,
+        target_kl=None,
+        minibatch_size=64,
+        learning_rate=1e-3,
+    )
     trainer = Trainer(4, 2, settings)
     before = numpy_policy(trainer).log_probs(base)
     behaviour = np.array([ep.logp[0] for ep in episodes[: len(base)]])
@@ -166,6 +178,19 @@ def test_batch_from_a_much_older_policy_moves_the_policy_a_bounded_amount(seed):
     # Without the clip the very same batch moves the policy far more: the clip is the bound.
     assert np.abs(unclipped).max() > 3 * bound
     assert unclipped_kl > 5 * kl_bound
+
+
+def test_target_kl_stops_a_batch_early():
+    """Many epochs at a large step size would move the policy far; target_kl stops them."""
+    rng = np.random.default_rng(0)
+    batch = random_episodes(rng, n_episodes=8, steps=16, obs_dim=3, n_actions=2)
+    common = dict(seed=0, learning_rate=0.01, n_epochs=50, clip_range=1e6, normalize_obs=False)
+    stopped = Trainer(3, 2, TrainerSettings(**common, target_kl=0.01)).train(batch)
+    full = Trainer(3, 2, TrainerSettings(**common, target_kl=None)).train(batch)
+    assert full.approx_kl > 0.015  # without the stop the policy does move that far
+    assert stopped.n_updates < full.n_updates
+    # Every applied minibatch started below 1.5 x target_kl; the one above was not applied.
+    assert stopped.approx_kl <= 0.015
 
 
 # --------------------------------------------------------------------------- parity
@@ -360,5 +385,5 @@ def test_meta_records_the_network_and_hyperparameters():
     meta = Trainer(6, 4, settings).meta(version=3)
     assert (meta.version, meta.obs_dim, meta.n_actions) == (3, 6, 4)
     assert meta.layer_sizes == (10,) and meta.activation == "relu"
-    assert meta.hyperparameters["learning_rate"] == 0.001
+    assert meta.hyperparameters["learning_rate"] == 3e-4
     assert meta.hyperparameters["hidden_sizes"] == [10]

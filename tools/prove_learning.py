@@ -29,7 +29,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
-def run_seed(env: str, seed: int, budget: float, target: float, episodes: int, keep: Path):
+def run_seed(
+    env: str, seed: int, budget: float, target: float, episodes: int, keep: Path, extra: list[str]
+):
     root = Path(tempfile.mkdtemp(prefix=f"bgtrain-prove-{seed}-")) / "local_training"
     command = [
         sys.executable,
@@ -88,11 +90,12 @@ def main() -> int:
     p.add_argument("--need", type=int, help="seeds that must pass (default: all but one)")
     p.add_argument("--keep", type=Path, default=REPO / "docs" / "runs")
     p.add_argument("--out", type=Path, default=REPO / "docs" / "LEARNING.md")
+    p.add_argument("extra", nargs="*", help="after --: more flags for bgtrain run")
     a = p.parse_args()
     need = a.need if a.need is not None else max(1, len(a.seeds) - 1)
     results = []
     for seed in a.seeds:
-        r = run_seed(a.env, seed, a.budget, a.target, a.eval_episodes, a.keep)
+        r = run_seed(a.env, seed, a.budget, a.target, a.eval_episodes, a.keep, a.extra)
         results.append(r)
         at = "-" if r["solved_at_s"] is None else f"{r['solved_at_s']:.1f}s"
         print(

@@ -16,7 +16,7 @@ from .settings import setting
 class TrainerSettings:
     """Hyperparameters. The defaults learn the default game (CartPole-v1) out of the box."""
 
-    learning_rate: float = setting(1e-3, "Adam step size (the seed's RLAgent default)")
+    learning_rate: float = setting(3e-4, "Adam step size")
     gamma: float = setting(0.99, "discount factor")
     gae_lambda: float = setting(0.95, "GAE / V-trace lambda")
     clip_range: float = setting(
@@ -26,7 +26,12 @@ class TrainerSettings:
     vf_coef: float = setting(0.5, "value loss coefficient")
     max_grad_norm: float = setting(0.5, "gradient norm clipping")
     n_epochs: int = setting(10, "passes over each batch")
-    minibatch_size: int = setting(64, "samples per gradient step")
+    target_kl: float | None = setting(
+        0.02,
+        "stop a batch's epochs early once the KL to the starting policy passes "
+        "1.5 x this (none: never)",
+    )
+    minibatch_size: int = setting(256, "samples per gradient step")
     rho_bar: float = setting(1.0, "truncation of the importance weights in the value targets")
     hidden_sizes: tuple[int, ...] = setting((64, 64), "hidden layer sizes of both networks")
     activation: str = setting("tanh", "hidden activation: tanh or relu")

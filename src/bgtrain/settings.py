@@ -50,8 +50,14 @@ def _base_type(tp: Any) -> tuple[Any, bool]:
     return tp, False
 
 
+#: How "no value" is written for an optional setting in a flag or a TOML file.
+NONE = "none"
+
+
 def _convert(name: str, tp: Any, value: Any) -> Any:
     base, optional = _base_type(tp)
+    if optional and isinstance(value, str) and value.lower() == NONE:
+        value = None
     if value is None:
         if optional:
             return None
@@ -118,7 +124,7 @@ def add_settings_arguments(
     for f in dataclasses.fields(cls):
         if f.name in exclude:
             continue
-        base, _ = _base_type(types_[f.name])
+        base, optional = _base_type(types_[f.name])
         flag = "--" + f.name.replace("_", "-")
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         help_text = f"{f.metadata.get('help', '')} (default: {default})".replace("%", "%%")
@@ -140,13 +146,25 @@ def add_settings_arguments(
                 type=typing.get_args(base)[0],
             )
         else:
+            convert = base if base in (int, float, str, Path) else str
             group.add_argument(
                 flag,
                 dest=f.name,
                 default=None,
                 help=help_text,
-                type=base if base in (int, float, str, Path) else str,
+                # An optional setting also takes "none" (e.g. --max-policy-lag none).
+                type=_none_or(convert) if optional else convert,
             )
+
+
+def _none_or(convert: Any) -> Any:
+    """A flag type that also takes ``none`` (kept as the string: ``None`` means not given)."""
+
+    def parse(text: str) -> Any:
+        return NONE if text.lower() == NONE else convert(text)
+
+    parse.__name__ = getattr(convert, "__name__", "value")
+    return parse
 
 
 def settings_from_args(

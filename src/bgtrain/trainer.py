@@ -236,6 +236,10 @@ class Trainer:
         adv = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
         totals = np.zeros(6)  # loss, pg, vf, entropy, kl, clipfrac
         n_updates = 0
+        # Like Stable-Baselines3: stop the batch's epochs once a minibatch's KL to the
+        # starting policy passes 1.5 x target_kl (that minibatch is not applied).
+        stop_kl = None if s.target_kl is None else 1.5 * s.target_kl
+        stopped_early = False
         for _ in range(s.n_epochs):
             order = torch.from_numpy(self._rng.permutation(n))
             for start in range(0, n, s.minibatch_size):
@@ -245,6 +249,12 @@ class Trainer:
                 logp = dist.log_prob(actions[idx])
                 log_ratio = logp - start_logp[idx]
                 ratio = log_ratio.exp()
+                with torch.no_grad():
+                    kl = ((ratio - 1) - log_ratio).mean().item()
+                    clipped = ((ratio - 1).abs() > s.clip_range).float().mean().item()
+                if stop_kl is not None and kl > stop_kl:
+                    stopped_early = True
+                    break
                 pg1 = -adv[idx] * ratio
                 pg2 = -adv[idx] * ratio.clamp(1 - s.clip_range, 1 + s.clip_range)
                 policy_loss = torch.max(pg1, pg2).mean()
@@ -255,18 +265,17 @@ class Trainer:
                 loss.backward()
                 nn.utils.clip_grad_norm_(self.net.parameters(), s.max_grad_norm)
                 self.optimizer.step()
-                with torch.no_grad():
-                    kl = ((ratio - 1) - log_ratio).mean()
-                    clipped = ((ratio - 1).abs() > s.clip_range).float().mean()
                 totals += [
                     loss.item(),
                     policy_loss.item(),
                     value_loss.item(),
                     entropy.item(),
-                    kl.item(),
-                    clipped.item(),
+                    kl,
+                    clipped,
                 ]
                 n_updates += 1
+            if stopped_early:
+                break
         with torch.no_grad():
             _, values = self.net(obs)
         var_y = targets.var().item()
