@@ -192,3 +192,17 @@ def describe(cls: type) -> list[tuple[str, Any, str]]:
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         out.append((f.name, default, f.metadata.get("help", "")))
     return out
+
+
+def markdown_table(cls: type) -> str:
+    """The settings of ``cls`` as a Markdown table (the README's, kept equal by a test)."""
+    rows = ["| setting | default | |", "| --- | --- | --- |"]
+    for name, default, help_text in describe(cls):
+        if default is None:
+            shown = "none"
+        elif isinstance(default, tuple):
+            shown = ", ".join(map(str, default))
+        else:
+            shown = str(default)
+        rows.append(f"| `{name.replace('_', '-')}` | {shown} | {help_text} |")
+    return "\n".join(rows)

@@ -327,10 +327,10 @@ class Run:
             return
         self._last_progress = now
         elapsed = now - self._started
-        mean = sum(self.recent) / len(self.recent) if self.recent else float("nan")
+        mean = f"{sum(self.recent) / len(self.recent):.1f}" if self.recent else "-"
         line = (
             f"[RUN] games {self.summary.games} | model v{self.store.latest_version() or 0} | "
-            f"mean return (last {len(self.recent)}) {mean:.1f} | "
+            f"mean return (last {len(self.recent)}) {mean} | "
             f"{self.summary.games / elapsed:.1f} games/s | {elapsed:.0f}s"
         )
         if self._tty:
