@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pytest
 
 from bgtrain.episode import build_episode, save_episode
 from bgtrain.models import ModelMeta
@@ -31,3 +37,45 @@ def tiny_model(value: float = 0.0, obs_dim: int = 4, n_actions: int = 2):
         "b0": np.full(8, value, dtype=np.float32),
     }
     return arrays, ModelMeta(version=0, obs_dim=obs_dim, n_actions=n_actions)
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "") -> None:
+    """Poll ``predicate`` every 10 ms; fail with a clear message at the deadline."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() >= deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what or predicate}")
+        threading.Event().wait(0.01)
+
+
+def group_members(pgid: int) -> list[str]:
+    """Live (non-zombie) processes of process group ``pgid``, as ``pid: cmdline``."""
+    if not Path("/proc/self/stat").exists():  # no procfs: ask the kernel about the group
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return []
+        return [f"process group {pgid}"]
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:  # gone meanwhile
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()  # state ppid pgrp ...
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(f"{entry.name}: {cmdline.strip()}")
+    return members
+
+
+def assert_no_stray_process(pgid: int, timeout: float = 10.0) -> None:
+    """Every process of a run's session is gone (helpers such as multiprocessing's
+    resource tracker exit on their own once the run is gone: allow them ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while members := group_members(pgid):
+        if time.monotonic() >= deadline:
+            pytest.fail(f"processes left behind by the run: {members}")
+        threading.Event().wait(0.05)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from bgtrain.agent import RLAgent
 from bgtrain.errors import InvalidEpisodeError
@@ -17,14 +16,7 @@ STATE = np.array([0.3, -1.0, 2.0], dtype=np.float32)
 SMALL = TrainerSettings(seed=0, hidden_sizes=(16,), n_epochs=2)
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny networks: one thread is faster than two fighting other processes for the cores,
-    and makes the figures independent of the machine's core count."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(autouse=True)

@@ -9,25 +9,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
 from bgtrain import LearnerLock, ModelStore, Spool, TrainingRoot
 
-from .helpers import write_episode
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "") -> None:
-    """Poll ``predicate`` every 10 ms; fail with a clear message at the deadline."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() >= deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what or predicate}")
-        time.sleep(0.01)
+from .helpers import wait_until, write_episode
 
 
 def bgtrain_command(*args: str | Path) -> list[str]:

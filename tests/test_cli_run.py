@@ -27,6 +27,8 @@ from bgtrain import LearnerLock, ModelStore, TrainingRoot, load_episode
 from bgtrain.errors import BgtrainError
 from bgtrain.games import make_env
 
+from .helpers import assert_no_stray_process, group_members
+
 REPO = Path(__file__).resolve().parent.parent
 GAME_NAME = re.compile(r"^game_\d{8}_\d{6}_\d{3}_a\d+_(Victory|Defeat)\.npz$")
 PROGRESS = re.compile(r"^\[RUN\] games (\d+) \| model v(\d+) \|")
@@ -34,45 +36,11 @@ EPISODE_FOLDERS = ("buffer", "processing", "archive", "stale", "quarantine")
 RUN_TIMEOUT_S = 120
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and sessions")
 
-
 # --------------------------------------------------------------------------- processes
 
 
 def bgtrain_command(*args: str | Path) -> list[str]:
     return [sys.executable, "-m", "bgtrain", *map(str, args)]
-
-
-def group_members(pgid: int) -> list[str]:
-    """Live (non-zombie) processes of process group ``pgid``, as ``pid: cmdline``."""
-    if not Path("/proc/self/stat").exists():  # no procfs: ask the kernel about the group
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return []
-        return [f"process group {pgid}"]
-    members = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:  # gone meanwhile
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()  # state ppid pgrp ...
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            members.append(f"{entry.name}: {cmdline.strip()}")
-    return members
-
-
-def assert_no_stray_process(pgid: int, timeout: float = 10.0) -> None:
-    """Every process of the run's session is gone (helpers such as multiprocessing's
-    resource tracker exit on their own once the run is gone: allow them ``timeout``)."""
-    deadline = time.monotonic() + timeout
-    while members := group_members(pgid):
-        if time.monotonic() >= deadline:
-            pytest.fail(f"processes left behind by the run: {members}")
-        threading.Event().wait(0.05)
 
 
 class Bgtrain:

@@ -9,7 +9,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from bgtrain.counters import read_counters
 from bgtrain.learner import BackgroundParallelLearner
 from bgtrain.trainer import Trainer
 
-from .helpers import write_episode
+from .helpers import wait_until, write_episode
 
 SEED_STATS_KEYS = {
     "files_processed",
@@ -73,15 +73,6 @@ BATCH_RECORD_KEYS = {
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "") -> None:
-    """Poll ``predicate`` every 10 ms; fail with a clear message at the deadline."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() >= deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what or predicate}")
-        time.sleep(0.01)
 
 
 @contextmanager

@@ -15,30 +15,9 @@ import pytest
 
 from bgtrain import ModelStore, TrainingRoot
 
+from .helpers import group_members
+
 REPO = Path(__file__).resolve().parent.parent
-
-
-def group_members(pgid: int) -> list[str]:
-    """Live (non-zombie) processes of process group ``pgid``, as ``pid: cmdline``."""
-    if not Path("/proc/self/stat").exists():
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return []
-        return [f"process group {pgid}"]
-    members = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()  # state ppid pgrp ...
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            members.append(f"{entry.name}: {cmdline.strip()}")
-    return members
 
 
 def run_script(args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout=120):

@@ -19,14 +19,7 @@ LOG_HALF = math.log(0.5)
 SMALL = {"hidden_sizes": (16, 16), "n_epochs": 2}
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny networks: one thread is faster than two fighting other processes for the cores,
-    and makes the figures independent of the machine's core count."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def numpy_policy(trainer: Trainer, version: int = 1) -> Policy:
