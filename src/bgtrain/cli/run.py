@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import LearnerSettings
+from ..errors import BgtrainError
 from ..games import DEFAULT_ENV
 from ..settings import add_settings_arguments, build_settings, read_toml, settings_from_args
 from ._common import add_root_argument, positive_int
@@ -49,6 +50,17 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="TOML settings: a [run] table and a [learner] table",
     )
+    sc2 = p.add_argument_group("StarCraft II (--game sc2; needs the [sc2] extra and the game)")
+    sc2.add_argument(
+        "--game",
+        choices=("gym", "sc2"),
+        default="gym",
+        help="gym: a Gymnasium game (--env); sc2: StarCraft II (default: gym)",
+    )
+    sc2.add_argument("--map", help="map name (default: a random ladder map each game)")
+    sc2.add_argument("--difficulty", help="built-in AI difficulty (default: Easy or Medium)")
+    sc2.add_argument("--race", default="Random", help="built-in AI race (default: Random)")
+    sc2.add_argument("--bot", help="FILE.py:Class or module:Class (default: the example Zerg bot)")
     add_settings_arguments(p, LearnerSettings, exclude=("seed",))
     # The seed system's spellings (run_with_training.py): the same settings.
     seed_flags = p.add_argument_group("seed system flags")
@@ -60,7 +72,10 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "run", help="play games and train in the background (the main job)", description=__doc__
+        "run",
+        help="play games and train in the background (the main job)",
+        description=__doc__,
+        allow_abbrev=False,  # --game is not --games
     )
     add_run_arguments(p)
     p.set_defaults(run=run_from_args)
@@ -89,7 +104,28 @@ def config_from_args(a: argparse.Namespace) -> Any:
 
 
 def run_from_args(a: argparse.Namespace) -> int:
+    if a.game == "sc2":
+        return run_sc2_from_args(a)
     from ..runner.session import run
 
     summary = run(config_from_args(a))
     return summary.exit_code
+
+
+def run_sc2_from_args(a: argparse.Namespace) -> int:
+    try:
+        from ..integrations.sc2.game import DEFAULT_BOT, Sc2RunConfig, run_sc2
+    except ImportError as exc:
+        raise BgtrainError(str(exc)) from None
+    learner = settings_from_args(LearnerSettings, a, a.config, "learner", RUN_LEARNER_DEFAULTS)
+    config = Sc2RunConfig(
+        root=a.root,
+        bot=a.bot or DEFAULT_BOT,
+        games=a.games,
+        map=a.map,
+        difficulty=a.difficulty,
+        race=a.race,
+        seed=a.seed,
+        learner=learner,
+    )
+    return run_sc2(config)

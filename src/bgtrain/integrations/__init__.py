@@ -1,0 +1,1 @@
+"""Games beyond Gymnasium: StarCraft II (``bgtrain.integrations.sc2``, extra ``[sc2]``)."""

@@ -1,0 +1,27 @@
+"""StarCraft II bots on burnysc2 that learn between games (install the ``[sc2]`` extra).
+
+    from bgtrain.integrations.sc2 import LearningBot, Strategy
+
+    class MyZerg(LearningBot):
+        async def play(self, strategy: Strategy) -> None:
+            ...  # turn the chosen strategy into your own play
+
+The bot records one decision every ``decision_interval`` game seconds (the state of
+:func:`sc2_state`, the strategy the newest model chose, the shaped reward since the last
+decision); ``bgtrain learn`` (or ``bgtrain run --game sc2``) trains on those games.
+"""
+
+from __future__ import annotations
+
+try:
+    import sc2  # noqa: F401
+except ImportError as exc:  # pragma: no cover - depends on the extra
+    raise ImportError(
+        "bgtrain's StarCraft II integration needs burnysc2: "
+        'python -m pip install -e ".[sc2]"  (or: pip install burnysc2)'
+    ) from exc
+
+from .bot import LearningBot, RewardSettings, Strategy
+from .state import STATE_FIELDS, sc2_state
+
+__all__ = ["STATE_FIELDS", "LearningBot", "RewardSettings", "Strategy", "sc2_state"]

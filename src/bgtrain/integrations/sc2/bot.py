@@ -1,0 +1,190 @@
+"""``LearningBot``: a burnysc2 ``BotAI`` that chooses a strategy with the newest model every
+few game seconds, records its decisions, and saves each game for the learner."""
+
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sc2.bot_ai import BotAI
+from sc2.data import Result
+
+from ...models import ModelStore
+from ...policy import Policy, UniformPolicy
+from ...recorder import EpisodeRecorder
+from ...root import DEFAULT_ROOT, TrainingRoot
+from .state import STATE_FIELDS, army, sc2_state
+
+logger = logging.getLogger(__name__)
+
+ENV_NAME = "sc2"
+
+
+class Strategy(enum.IntEnum):
+    """The seed bot's five choices (the policy's actions, in this order)."""
+
+    ECONOMY = 0
+    AGGRESSIVE = 1
+    DEFENSIVE = 2
+    TECH = 3
+    ALL_IN = 4
+
+
+@dataclass(frozen=True)
+class RewardSettings:
+    """Shaped rewards between decisions, and the end-of-game reward."""
+
+    #: Per own base gained (lost: minus).
+    base: float = 0.3
+    #: Change in army supply between decisions, scaled by this, then clipped to +-army_clip.
+    army_supply_scale: float = 0.05
+    army_clip: float = 0.5
+    #: While supply-blocked (no supply left, cap below 200) at a decision.
+    supply_blocked: float = -0.1
+    victory: float = 10.0
+    defeat: float = -5.0
+    tie: float = 0.0
+
+
+OUTCOMES = {Result.Victory: "Victory", Result.Defeat: "Defeat", Result.Tie: "Tie"}
+
+
+class LearningBot(BotAI):
+    """Override :meth:`play` to turn ``self.strategy`` into your own play."""
+
+    def __init__(
+        self,
+        root: str | Path | TrainingRoot = DEFAULT_ROOT,
+        *,
+        decision_interval: float = 4.0,
+        rewards: RewardSettings | None = None,
+        actor: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.training_root = TrainingRoot.at(root)
+        self.decision_interval = decision_interval
+        self.rewards = rewards or RewardSettings()
+        self.strategy = Strategy.ECONOMY
+        self.policy_version: int | None = None
+        self._policy: Policy | UniformPolicy = UniformPolicy(len(Strategy))
+        self._recorder = EpisodeRecorder(self.training_root, actor=actor, env=ENV_NAME)
+        self._next_decision = 0.0
+        self._pending: tuple[np.ndarray, int, float] | None = None  # state, action, logp
+        self._reward = 0.0
+        self._bases = 0
+        self._army_supply = 0.0
+        self._ended = False
+
+    # ------------------------------------------------------------------ for bot authors
+
+    async def play(self, strategy: Strategy) -> None:
+        """Each step: act on the chosen strategy. The default does nothing."""
+
+    # ------------------------------------------------------------------ burnysc2 hooks
+
+    async def on_start(self) -> None:
+        self.load_newest_model()
+        self._bases = self.townhalls.amount
+        self._army_supply = self._current_army_supply()
+
+    async def on_step(self, iteration: int) -> None:
+        if self.time >= self._next_decision:
+            self.decide()
+            self._next_decision = self.time + self.decision_interval
+        await self.play(self.strategy)
+
+    async def on_end(self, game_result: Result) -> None:
+        self.end_game(game_result)
+
+    # ------------------------------------------------------------------ the learning part
+
+    def load_newest_model(self) -> None:
+        """Between games: pick up the newest published model (numpy only)."""
+        model = ModelStore(self.training_root).load_if_newer(self.policy_version)
+        if model is None:
+            return
+        if model.meta.obs_dim != len(STATE_FIELDS) or model.meta.n_actions != len(Strategy):
+            logger.error(
+                "model v%d plays %d inputs -> %d actions, not this bot's %d -> %d; ignored",
+                model.version,
+                model.meta.obs_dim,
+                model.meta.n_actions,
+                len(STATE_FIELDS),
+                len(Strategy),
+            )
+            return
+        self._policy = Policy.from_model(model)
+        self.policy_version = model.version
+        self._recorder.policy_version = model.version
+
+    def _current_army_supply(self) -> float:
+        return float(sum(self.calculate_supply_cost(u.type_id) for u in army(self.units)))
+
+    def shaped_reward(self) -> float:
+        """Reward for what happened since the last decision (see :class:`RewardSettings`)."""
+        r = self.rewards
+        bases = self.townhalls.amount
+        supply = self._current_army_supply()
+        reward = r.base * (bases - self._bases)
+        change = (supply - self._army_supply) * r.army_supply_scale
+        reward += max(-r.army_clip, min(r.army_clip, change))
+        if self.supply_left <= 0 and self.supply_cap < 200:
+            reward += r.supply_blocked
+        self._bases, self._army_supply = bases, supply
+        return reward
+
+    def decide(self) -> Strategy:
+        """Record the previous decision with its reward, then choose the next strategy."""
+        state = sc2_state(self)
+        reward = self.shaped_reward()
+        if self._pending is not None:
+            previous_state, action, logp = self._pending
+            self._recorder.record(previous_state, action, self._reward + reward, logp)
+            self._reward = 0.0
+        action, logp = self._policy.act(state)
+        self._pending = (state, action, logp)
+        self.strategy = Strategy(action)
+        return self.strategy
+
+    def end_game(self, game_result: Result | str) -> Path | None:
+        """The game is over: its last decision gets the end reward; the episode is saved."""
+        if self._ended:
+            return None
+        self._ended = True
+        outcome = OUTCOMES.get(game_result, str(game_result))
+        bonus = {"Victory": self.rewards.victory, "Defeat": self.rewards.defeat}.get(
+            outcome, self.rewards.tie
+        )
+        return self._finish(outcome, bonus, terminated=True)
+
+    def abandon_game(self, reason: str = "the game ended without a result") -> Path | None:
+        """The game crashed or was left early: save what was recorded, as cut short."""
+        if self._ended:
+            return None
+        self._ended = True
+        logger.warning("saving the game as cut short: %s", reason)
+        return self._finish("Tie", 0.0, terminated=False, reason=reason)
+
+    def _finish(self, outcome: str, bonus: float, terminated: bool, **meta: Any) -> Path | None:
+        try:
+            last_state = sc2_state(self)
+            reward = self.shaped_reward()
+        except Exception:  # the game state may be gone after a crash
+            last_state, reward = (self._pending[0] if self._pending else None), 0.0
+        if self._pending is not None:
+            state, action, logp = self._pending
+            self._recorder.record(state, action, self._reward + reward + bonus, logp)
+            self._pending = None
+        path = self._recorder.finish(
+            outcome,
+            terminated=terminated,
+            last_state=None if terminated else last_state,
+            n_actions=len(Strategy),
+            **meta,
+        )
+        self._recorder.close()  # one game per bot: waits for the write
+        return path
