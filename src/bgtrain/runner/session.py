@@ -249,9 +249,13 @@ class Run:
                 self.summary.stop_reason = f"{c.minutes:g} minutes"
                 return
             if not self.fleet.alive():
-                self.summary.stop_reason = (
-                    f"{self.summary.games} games" if c.games is not None else "games stopped"
-                )
+                for report in self.fleet.reports(0):
+                    self._account(report)
+                if c.games is not None and self.summary.games >= c.games:
+                    self.summary.stop_reason = f"{self.summary.games} games"
+                else:  # a game process died: its error is above, on stderr
+                    self.summary.stop_reason = "the game processes stopped unexpectedly"
+                    self.summary.exit_code = 1
                 return
             if self._learner is not None and not self._learner.is_alive():
                 self.summary.stop_reason = "the learner stopped"
