@@ -18,7 +18,7 @@ from typing import Any
 from ..counters import HEARTBEAT_S, read_counters, read_heartbeat
 from ..models import ModelStore
 from ..root import TrainingRoot
-from ..spool import Spool, episode_entries
+from ..spool import REASON_SUFFIX, Spool, episode_entries
 
 RECENT_FILES = 5
 RECENT_GAMES = 20
@@ -186,7 +186,16 @@ def _quarantine_view(spool: Spool) -> tuple[int, str | None]:
     entries = episode_entries(spool.root.quarantine)
     if not entries:
         return 0, None
-    newest = max(entries, key=lambda e: e.stat(follow_symlinks=False).st_mtime)
+
+    def quarantined_at(entry: os.DirEntry[str]) -> float:
+        # The reason file is written when the file is quarantined; the file keeps its own
+        # (possibly old) times through the move.
+        try:
+            return os.stat(entry.path + REASON_SUFFIX).st_mtime
+        except OSError:
+            return -1.0
+
+    newest = max(entries, key=quarantined_at)
     reason = spool.reason(Path(newest.path)) or {}
     return len(entries), reason.get("reason")
 
@@ -238,10 +247,7 @@ class Watcher:
             st = os.stat(path)
         except FileNotFoundError:
             return ModelView(str(path), False)
-        try:
-            version = self.store.latest_version()
-        except Exception:  # a damaged model file is shown as such, not a crash
-            version = None
+        version = self._model_version()
         return ModelView(str(path), True, st.st_size, st.st_mtime, now - st.st_mtime, version)
 
     def _learning(self, now: float) -> LearningView:
@@ -268,7 +274,7 @@ class Watcher:
         counters = read_counters(self.root)
         quarantined, reason = _quarantine_view(self.spool)
         return LearningView(
-            model_version=self.store.latest_version() if self.root.model_file.exists() else None,
+            model_version=self._model_version(),
             games_seen=len(games),
             games_per_minute=len(last_minute) * 60 / span if span >= 5 else None,
             mean_return=sum(returns) / len(returns) if returns else None,
@@ -284,6 +290,12 @@ class Watcher:
             quarantined=quarantined,
             latest_quarantine_reason=reason,
         )
+
+    def _model_version(self) -> int | None:
+        try:
+            return self.store.latest_version()
+        except Exception:  # a damaged model file is shown as such, not a crash
+            return None
 
     def _learner(self, now: float) -> LearnerView:
         beat = read_heartbeat(self.root) or {}
