@@ -122,17 +122,25 @@ class LearningBot(BotAI):
         self._recorder.policy_version = model.version
 
     def _current_army_supply(self) -> float:
-        return float(sum(self.calculate_supply_cost(u.type_id) for u in army(self.units)))
+        # A unit's own supply (a zergling is 0.5), not what making it costs, which
+        # burnysc2's calculate_supply_cost gives (a morph from a unit costs 0).
+        units = self.game_data.units
+        return float(sum(units[u.type_id.value]._proto.food_required for u in army(self.units)))
 
-    def shaped_reward(self) -> float:
-        """Reward for what happened since the last decision (see :class:`RewardSettings`)."""
+    def shaped_reward(self, at_game_end: bool = False) -> float:
+        """Reward for what happened since the last decision (see :class:`RewardSettings`).
+
+        At the game's end the supply-blocked term is left out: burnysc2 ends the game
+        before the next observation, so the supply left then is only the bot's own
+        bookkeeping of its last orders.
+        """
         r = self.rewards
         bases = self.townhalls.amount
         supply = self._current_army_supply()
         reward = r.base * (bases - self._bases)
         change = (supply - self._army_supply) * r.army_supply_scale
         reward += max(-r.army_clip, min(r.army_clip, change))
-        if self.supply_left <= 0 and self.supply_cap < 200:
+        if not at_game_end and self.supply_left <= 0 and self.supply_cap < 200:
             reward += r.supply_blocked
         self._bases, self._army_supply = bases, supply
         return reward
@@ -172,7 +180,7 @@ class LearningBot(BotAI):
     def _finish(self, outcome: str, bonus: float, terminated: bool, **meta: Any) -> Path | None:
         try:
             last_state = sc2_state(self)
-            reward = self.shaped_reward()
+            reward = self.shaped_reward(at_game_end=True)
         except Exception:  # the game state may be gone after a crash
             last_state, reward = (self._pending[0] if self._pending else None), 0.0
         if self._pending is not None:

@@ -32,6 +32,9 @@ LADDER_MAPS = (
     "BerlingradAIE",
 )
 DIFFICULTIES = ("Easy", "Medium")
+#: A run stops with an error after this many failed games in a row (a missing map, a
+#: broken install): one failure is survived, as the seed's crashes at auto-surrender.
+MAX_FAILURES_IN_A_ROW = 3
 RACES = ("Random", "Terran", "Protoss", "Zerg")
 REPO = Path(__file__).resolve().parents[4]
 DEFAULT_BOT = f"{REPO / 'examples' / 'sc2_zerg_bot.py'}:ZergBot"
@@ -128,7 +131,7 @@ def run_sc2(config: Sc2RunConfig, console: Callable[[str], None] = print) -> int
     console("[INFO] Experience replay training will run in background")
     console(f"[INFO] Monitoring directory: {root.buffer}")
     rng = random.Random(config.seed)
-    played = 0
+    played = failures = 0
     try:
         while config.games is None or played < config.games:
             map_name = config.map or rng.choice(LADDER_MAPS)
@@ -149,6 +152,14 @@ def run_sc2(config: Sc2RunConfig, console: Callable[[str], None] = print) -> int
             except Exception as exc:  # the seed lost whole runs to such errors: keep going
                 console(f"[ERROR] Game #{played + 1} failed: {exc}")
                 bot.abandon_game(f"the game failed: {exc}")
+                failures += 1
+                if failures >= MAX_FAILURES_IN_A_ROW:
+                    raise BgtrainError(
+                        f"{failures} games in a row failed (last: {exc}); check the game "
+                        f"install and that the map {map_name!r} is in its Maps folder"
+                    ) from exc
+            else:
+                failures = 0
             finally:
                 bot.abandon_game("the game was left before its end")
             played += 1
