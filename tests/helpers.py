@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -79,3 +81,21 @@ def assert_no_stray_process(pgid: int, timeout: float = 10.0) -> None:
         if time.monotonic() >= deadline:
             pytest.fail(f"processes left behind by the run: {members}")
         threading.Event().wait(0.05)
+
+
+def bgtrain_cli(
+    *args: str | Path,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
+    """``python -m bgtrain ARGS`` as a user would run it; a hang fails at ``timeout``."""
+    return subprocess.run(
+        [sys.executable, "-m", "bgtrain", *map(str, args)],
+        cwd=cwd,
+        env=env if env is not None else {**os.environ, "PYTHONIOENCODING": "utf-8"},
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=timeout,
+    )

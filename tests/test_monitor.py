@@ -26,7 +26,7 @@ from bgtrain.counters import read_counters
 from bgtrain.monitor import snapshot
 from bgtrain.monitor.snapshot import HEARTBEAT_STALE_S, METRICS_TAIL_BYTES, MetricsReader, Watcher
 
-from .helpers import wait_until, write_episode
+from .helpers import bgtrain_cli, wait_until, write_episode
 
 REPO = Path(__file__).resolve().parent.parent
 CLI_TIMEOUT_S = 60
@@ -46,15 +46,7 @@ ENV = {**os.environ, "COLUMNS": "80", "PYTHONIOENCODING": "utf-8"}
 
 
 def cli(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bgtrain", *map(str, args)],
-        cwd=cwd,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=CLI_TIMEOUT_S,
-    )
+    return bgtrain_cli(*args, cwd=cwd, env=ENV, timeout=CLI_TIMEOUT_S)
 
 
 def monitor_json(root: Path, cwd: Path) -> dict:
@@ -120,28 +112,6 @@ def assert_all_sections(screen: str) -> None:
     for section in SECTIONS:
         assert section in screen, f"{section!r} missing from:\n{screen}"
     assert FOOTER in screen, screen
-
-
-@pytest.fixture(scope="module")
-def short_run(tmp_path_factory) -> TrainingRoot:
-    """A real root left by a short training run (games, one published model, metrics)."""
-    where = tmp_path_factory.mktemp("short_run")
-    root = TrainingRoot(where / "root")
-    result = subprocess.run(
-        [
-            sys.executable, "-m", "bgtrain", "run", "--root", str(root.path), "--games", "30",
-            "--actors", "1", "--seed", "1", "--n-epochs", "2", "--no-until-solved",
-        ],
-        cwd=where,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=180,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert root.model_file.is_file(), result.stdout
-    return root
 
 
 # --------------------------------------------------------------------------- live dashboard

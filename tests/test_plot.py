@@ -8,44 +8,20 @@ import os
 import re
 import struct
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from bgtrain import TrainingRoot
+
+from .helpers import bgtrain_cli
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 ENV = {**os.environ, "PYTHONIOENCODING": "utf-8"}
 
 
-def cli(*args: str | Path, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bgtrain", *map(str, args)],
-        cwd=cwd,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=timeout,
-    )
-
-
-@pytest.fixture(scope="module")
-def short_run(tmp_path_factory) -> TrainingRoot:
-    """A real root left by a short training run (its logs/metrics.jsonl above all)."""
-    where = tmp_path_factory.mktemp("short_run")
-    root = TrainingRoot(where / "root")
-    result = cli(
-        "run", "--root", root.path, "--games", "30", "--actors", "1", "--seed", "1",
-        "--n-epochs", "2", "--no-until-solved",
-        cwd=where,
-        timeout=180,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert root.metrics.is_file(), result.stdout
-    return root
+def cli(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return bgtrain_cli(*args, cwd=cwd, env=ENV)
 
 
 def png_size(data: bytes) -> tuple[int, int]:
