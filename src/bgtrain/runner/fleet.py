@@ -75,10 +75,9 @@ class LocalFleet:
             proc.start()
             self._procs.append(proc)
 
-    def reports(self, timeout: float) -> list[GameReport]:
-        out, self._late = self._late, []
-        if out:
-            timeout = 0
+    def _drain(self, timeout: float) -> list[GameReport]:
+        """What the queue holds, waiting at most ``timeout`` for the first report."""
+        out: list[GameReport] = []
         try:
             out.append(self._queue.get(timeout=timeout))
             while True:
@@ -87,17 +86,21 @@ class LocalFleet:
             pass
         return out
 
+    def reports(self, timeout: float) -> list[GameReport]:
+        late, self._late = self._late, []
+        return late + self._drain(0 if late else timeout)
+
     def stop(self, timeout: float) -> None:
         self._stop.set()
         deadline = time.monotonic() + timeout
         # Drain while waiting: a process cannot exit until its queued reports are read.
         while self.alive() and time.monotonic() < deadline:
-            self._late.extend(self.reports(0.05))
+            self._late += self._drain(0.05)
         for proc in self._procs:
             if proc.is_alive():
                 proc.terminate()
             proc.join(5)
-        self._late.extend(self.reports(0))
+        self._late += self._drain(0)
 
     def kill(self) -> None:
         self._stop.set()
