@@ -44,6 +44,8 @@ class MemberHeader(NamedTuple):
     shape: tuple[int, ...]
     dtype: np.dtype
     fortran_order: bool
+    #: Where the array data starts in the member (after magic and header).
+    data_offset: int = 0
 
     @property
     def nbytes(self) -> int:
@@ -111,6 +113,7 @@ def _read_header(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> Memb
                 shape, fortran, dtype = npy_format.read_array_header_2_0(f)
             else:
                 raise ValueError(f".npy format version {version} is not supported")
+            data_offset = f.tell()
     except zipfile.BadZipFile as exc:
         raise _damaged(key, exc, path) from None
     except (ValueError, OSError, EOFError) as exc:
@@ -121,7 +124,7 @@ def _read_header(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> Memb
         raise InvalidEpisodeError(
             f"'{key}' holds Python objects (dtype object); bgtrain never unpickles", path
         )
-    return MemberHeader(key, tuple(shape), dtype, fortran)
+    return MemberHeader(key, tuple(shape), dtype, fortran, data_offset)
 
 
 def read_headers(path: Path, limits: SizeLimits = DEFAULT_LIMITS) -> dict[str, MemberHeader]:
@@ -157,11 +160,7 @@ def _headers_of(zf: zipfile.ZipFile, path: Path, limits: SizeLimits) -> dict[str
 def _read_member(zf: zipfile.ZipFile, header: MemberHeader, path: Path) -> np.ndarray:
     try:
         with zf.open(header.key + ".npy") as f:
-            version = npy_format.read_magic(f)
-            if version == (1, 0):
-                npy_format.read_array_header_1_0(f)
-            else:
-                npy_format.read_array_header_2_0(f)
+            f.seek(header.data_offset)  # the header was read and checked already
             count = math.prod(header.shape)
             flat = np.empty(count, dtype=header.dtype)
             view = memoryview(flat).cast("B") if flat.nbytes else memoryview(b"")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import heapq
 import json
 import logging
 import os
@@ -109,17 +110,18 @@ class Spool:
 
     # ------------------------------------------------------------------ claiming
 
-    def pending(self) -> list[Path]:
-        """Episodes waiting in ``buffer/``, oldest first (mtime, then name)."""
-        entries = episode_entries(self.root.buffer)
+    def pending(self, limit: int | None = None) -> list[Path]:
+        """Episodes waiting in ``buffer/``, oldest first (mtime, then name); the oldest
+        ``limit`` of them if given (cheaper with a long backlog)."""
         keyed = []
-        for entry in entries:
+        for entry in episode_entries(self.root.buffer):
             try:
                 mtime = entry.stat(follow_symlinks=False).st_mtime_ns
             except FileNotFoundError:  # claimed or requeued meanwhile
                 continue
-            keyed.append((mtime, entry.name, Path(entry.path)))
-        return [path for _, _, path in sorted(keyed)]
+            keyed.append((mtime, entry.name))
+        oldest = sorted(keyed) if limit is None else heapq.nsmallest(limit, keyed)
+        return [self.root.buffer / name for _, name in oldest]
 
     def claimed(self) -> list[Path]:
         """The batch in ``processing/`` (empty unless a batch is in hand or a learner died)."""
@@ -142,7 +144,7 @@ class Spool:
         self.root.processing.mkdir(parents=True, exist_ok=True)
         batch: list[Path] = []
         steps = 0
-        for path in self.pending()[:max_files]:
+        for path in self.pending(max_files):
             if max_steps is not None:
                 # Unreadable files count as 0 steps: they are claimed to be quarantined.
                 t = episode_steps(path, self.limits) or 0
