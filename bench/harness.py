@@ -12,8 +12,6 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
-import numpy as np
-
 
 @dataclass
 class Row:
@@ -105,7 +103,3 @@ def save_json(results_dir: Path, name: str, rows: list[Row], info: dict, quick: 
         json.dumps({"machine": info, "quick": quick, "rows": [asdict(r) for r in rows]}, indent=1)
     )
     return path
-
-
-def spread(values: list[float]) -> tuple[float, float, float]:
-    return float(np.median(values)), float(min(values)), float(max(values))

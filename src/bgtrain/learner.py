@@ -134,7 +134,6 @@ class BackgroundLearner:
         self.counters = LearnerCounters()
         self.trainer: Trainer | None = None
         self.model_version = 0
-        self.last_result: BatchResult | None = None
         self.last_metrics: TrainMetrics | None = None
         self.last_lags: list[int] = []
         self._lock = LearnerLock(self.root, role="learner")
@@ -376,7 +375,6 @@ class BackgroundLearner:
         c.files_quarantined += len(result.quarantined)
         c.files_skipped_old += len(result.stale)
         c.total_processing_time += seconds
-        self.last_result = result
         for kind, paths in (("quarantine", result.quarantined), ("stale", result.stale)):
             for path in paths:
                 event = reporting.set_aside_event(kind, path, self.spool)
@@ -395,7 +393,7 @@ class BackgroundLearner:
         c.last_loss = m.loss
         c.last_batch_time = time.time()
         c.save(self.root.state / COUNTERS_NAME)
-        record = reporting.batch_record(result, m, self.last_lags, seconds, self.get_stats())
+        record = reporting.batch_record(result, m, self.last_lags, seconds, c)
         reporting.append_metrics(self.root, record)
         reporting.append_training_log(self.root, result, m, seconds, self.counters)
         if self._tensorboard is not None:

@@ -42,9 +42,9 @@ def batch_record(
     metrics: TrainMetrics,
     lags: Sequence[int],
     seconds: float,
-    stats: dict[str, Any],
+    counters: LearnerCounters,
 ) -> dict[str, Any]:
-    """One ``metrics.jsonl`` line for a published batch."""
+    """One ``metrics.jsonl`` line for a published batch (``counters`` already count it)."""
     episodes = [
         {
             "name": item.path.name,
@@ -87,9 +87,9 @@ def batch_record(
         "batch/samples": metrics.n_samples,
         "batch/quarantined": len(result.quarantined),
         "batch/stale": len(result.stale),
-        "totals/files_processed": stats["files_processed"],
-        "totals/batches_trained": stats["batches_trained"],
-        "totals/total_samples": stats["total_samples"],
+        "totals/files_processed": counters.files_processed,
+        "totals/batches_trained": counters.batches_trained,
+        "totals/total_samples": counters.total_samples,
         "episodes": episodes,
     }
 

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..counters import HEARTBEAT_S, read_counters, read_heartbeat
+from ..counters import HEARTBEAT_S, LearnerCounters, read_counters, read_heartbeat
 from ..models import ModelStore
 from ..root import TrainingRoot
 from ..spool import REASON_SUFFIX, Spool, episode_entries
@@ -227,6 +227,8 @@ class Watcher:
             0 if self._archived_before is None else max(0, count - self._archived_before),
         )
         self._archived_before = count
+        model = self._model(now)
+        counters = read_counters(self.root)
         snapshot = Snapshot(
             root=str(self.root.path),
             exists=True,
@@ -234,9 +236,9 @@ class Watcher:
             monitor_started=self.started,
             buffer=buffer,
             archive=archive,
-            model=self._model(now),
-            learning=self._learning(now),
-            learner=self._learner(now),
+            model=model,
+            learning=self._learning(now, model, counters),
+            learner=self._learner(now, counters),
             log_tail=_tail_lines(self.root.training_log, LOG_LINES),
         )
         return snapshot
@@ -250,7 +252,7 @@ class Watcher:
         version = self._model_version()
         return ModelView(str(path), True, st.st_size, st.st_mtime, now - st.st_mtime, version)
 
-    def _learning(self, now: float) -> LearningView:
+    def _learning(self, now: float, model: ModelView, counters: LearnerCounters) -> LearningView:
         self.metrics.poll()
         games = list(self.metrics.games)
         recent = games[-RECENT_GAMES:]
@@ -271,10 +273,9 @@ class Watcher:
                 "mean": last_batch.get("train/version_diff_avg"),
                 "max": last_batch.get("train/version_diff_max"),
             }
-        counters = read_counters(self.root)
         quarantined, reason = _quarantine_view(self.spool)
         return LearningView(
-            model_version=self._model_version(),
+            model_version=model.version,
             games_seen=len(games),
             games_per_minute=len(last_minute) * 60 / span if span >= 5 else None,
             mean_return=sum(returns) / len(returns) if returns else None,
@@ -297,9 +298,8 @@ class Watcher:
         except Exception:  # a damaged model file is shown as such, not a crash
             return None
 
-    def _learner(self, now: float) -> LearnerView:
+    def _learner(self, now: float, counters: LearnerCounters) -> LearnerView:
         beat = read_heartbeat(self.root) or {}
-        counters = read_counters(self.root)
         age = now - beat["time"] if isinstance(beat.get("time"), (int, float)) else None
         running = age is not None and age < HEARTBEAT_STALE_S and beat.get("state") != "stopped"
         return LearnerView(

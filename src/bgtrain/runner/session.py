@@ -9,6 +9,7 @@ finish or return its batch, and waits for every process.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import multiprocessing as mp
 import os
@@ -146,8 +147,6 @@ class Run:
     def _start_learner(self) -> None:
         settings = self.config.learner
         if self.config.seed is not None and settings.seed is None:
-            import dataclasses
-
             settings = dataclasses.replace(settings, seed=self.config.seed)
         self._learner = self._ctx.Process(
             target=learner_process_main,
