@@ -413,3 +413,25 @@ def test_a_second_run_on_a_locked_root_is_refused_and_plays_no_game(tmp_path, st
     assert err[0].endswith("stop it first, or use another --root"), run.stderr
     assert not any(files for files in episode_files(root).values())
     assert not root.metrics.exists() or game_events(root) == []
+
+
+@posix_only
+def test_eval_every_steps_evaluates_once_per_window_of_game_steps(tmp_path, start):
+    root = TrainingRoot(tmp_path / "root")
+    run = start(
+        "run", "--root", root.path, "--games", "120", "--actors", "1", "--seed", "4",
+        "--max-waiting", "10", "--n-epochs", "2", "--eval-every-steps", "200",
+        "--eval-episodes", "3",
+    )  # fmt: skip
+
+    assert run.finish() == 0, str(run)
+    assert_no_stray_process(run.pgid)
+    events = [json.loads(line) for line in root.metrics.read_text("utf-8").splitlines()]
+    steps = sum(e["length"] for e in events if e.get("event") == "game")
+    assert "Games played:       120 in " in "\n".join(run.lines)
+    assert any(line.endswith(f"({steps} steps)") for line in run.lines), str(run)
+    evals = [e for e in events if e.get("event") == "eval"]
+    assert len(evals) >= 2, evals  # most of 120 games are played on a model
+    windows = [e["steps"] // 200 for e in evals]
+    assert windows == sorted(set(windows)) and windows[0] >= 1, windows
+    assert all(e["episodes"] == 3 and e["greedy"] for e in evals)

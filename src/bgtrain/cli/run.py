@@ -37,6 +37,12 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
         help="stop when the env's reward threshold is reached (default: on)",
     )
     p.add_argument("--eval-episodes", type=positive_int, help="games per greedy evaluation (10)")
+    p.add_argument(
+        "--eval-every-steps",
+        type=positive_int,
+        metavar="N",
+        help="evaluate every N game steps (default: as the recent games near the threshold)",
+    )
     p.add_argument("--seed", type=int, help="seed of games and network (default: random)")
     p.add_argument(
         "--max-waiting",
@@ -93,6 +99,7 @@ def config_from_args(a: argparse.Namespace) -> Any:
         "minutes",
         "until_solved",
         "eval_episodes",
+        "eval_every_steps",
         "seed",
         "max_waiting",
     )

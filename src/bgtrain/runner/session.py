@@ -69,6 +69,9 @@ class RunConfig:
     until_solved: bool = True
     #: Games of each greedy evaluation.
     eval_episodes: int = 10
+    #: Evaluate the latest model every this many game steps instead, on a fixed schedule
+    #: like Stable-Baselines3's EvalCallback (none: as the recent games near the threshold).
+    eval_every_steps: int | None = None
     #: Seed of the games and of the network (default: random).
     seed: int | None = None
     #: A game process pauses between games while this many wait in the buffer
@@ -81,6 +84,8 @@ class RunConfig:
 @dataclass
 class RunSummary:
     games: int = 0
+    #: Game steps played (cut-short games included).
+    steps: int = 0
     first_version: int | None = None
     last_version: int | None = None
     best_mean_return: float = -math.inf
@@ -140,6 +145,8 @@ class Run:
         self._last_stats_block = -math.inf
         self._last_eval_version: int | None = None
         self._last_eval_time = -math.inf
+        self._evaluations = 0
+        self._next_eval_steps = config.eval_every_steps or 0
         self._started = time.monotonic()
 
     # ------------------------------------------------------------------ processes
@@ -265,6 +272,7 @@ class Run:
     def _account(self, report: GameReport) -> None:
         s = self.summary
         s.games += 1
+        s.steps += report.length
         self.recent.append(report.total_reward)
         if report.policy_version is not None and s.first_version is None:
             s.first_version = report.policy_version
@@ -290,31 +298,52 @@ class Run:
 
     def _maybe_evaluate(self) -> None:
         """Greedy evaluation of new models once the games are half-way to the threshold;
-        at once when the last games' mean reaches it. Solved means this evaluation passed:
-        the model the run leaves behind is the one that plays that well."""
+        at once when the last games' mean reaches it (or on the fixed step schedule of
+        ``eval_every_steps``). Solved means this evaluation passed: the model the run
+        leaves behind is the one that plays that well."""
+        c = self.config
         threshold = self.info.reward_threshold
-        if not self.config.until_solved or threshold is None or not self.recent:
+        if not c.until_solved or threshold is None or not self.recent:
             return
-        mean = sum(self.recent) / len(self.recent)
-        if mean < threshold / 2:
-            return
-        there = len(self.recent) == RECENT_GAMES and mean >= threshold
-        if not there and time.monotonic() - self._last_eval_time < EVAL_MIN_INTERVAL_S:
-            return
-        version = self.store.latest_version()
-        if version is None or version == self._last_eval_version:
-            return
-        self._last_eval_version = version
+        if c.eval_every_steps is not None:
+            if self.summary.steps < self._next_eval_steps:
+                return
+            every = c.eval_every_steps
+            self._next_eval_steps = (self.summary.steps // every + 1) * every
+            if self.store.latest_version() is None:
+                return
+        else:
+            mean = sum(self.recent) / len(self.recent)
+            if mean < threshold / 2:
+                return
+            there = len(self.recent) == RECENT_GAMES and mean >= threshold
+            if not there and time.monotonic() - self._last_eval_time < EVAL_MIN_INTERVAL_S:
+                return
+            version = self.store.latest_version()
+            if version is None or version == self._last_eval_version:
+                return
+        self._evaluate(threshold)
+
+    def _evaluate(self, threshold: float) -> None:
+        model = self.store.load()
+        self._last_eval_version = model.version
         self._last_eval_time = time.monotonic()
+        seed = self.config.seed
+        # On the fixed schedule the same model may be evaluated twice: on new games.
+        offset = self._evaluations * self.config.eval_episodes
+        self._evaluations += 1
         result = evaluate(
-            Policy.from_model(self.store.load()),
+            Policy.from_model(model),
             self.config.env,
             self.config.eval_episodes,
             greedy=True,
-            seed=None if self.config.seed is None else 10_000 + self.config.seed,
+            seed=None if seed is None else 10_000 + seed + offset,
         )
         self.summary.last_eval = result
-        append_metrics(self.root, {"event": "eval", "t": time.time(), **result.as_dict()})
+        append_metrics(
+            self.root,
+            {"event": "eval", "t": time.time(), "steps": self.summary.steps, **result.as_dict()},
+        )
         if result.mean >= threshold:
             self.summary.solved = True
             self.summary.solved_by = (
@@ -380,7 +409,7 @@ class Run:
             "[SUMMARY]",
             RULE,
             f"Stopped:            {s.stop_reason}",
-            f"Games played:       {s.games} in {s.elapsed_s:.1f}s",
+            f"Games played:       {s.games} in {s.elapsed_s:.1f}s ({s.steps} steps)",
             f"Model versions:     {s.first_version or 0} -> {s.last_version or 0}",
             f"Best mean return:   {best} (last {RECENT_GAMES} games)",
         ]
