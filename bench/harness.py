@@ -28,6 +28,9 @@ class Row:
     ratio: float | None = None
     target: str | None = None
     met: bool | None = None
+    #: Every repeat, ours and the peer's, for later comparison (JSON only).
+    values: list[float] | None = None
+    peer_values: list[float] | None = None
 
 
 def repeat(fn: Callable[[], float], repeats: int) -> tuple[float, float, float]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -22,9 +23,36 @@ def test_quick_benchmarks_run_and_write_their_report(tmp_path):
     )
     assert done.returncode == 0, done.stdout + done.stderr
     report = out.read_text("utf-8")
-    for title in ("4. Spool ingest", "5. Cost to the game", "6. Freshness", "7. Scale"):
-        assert f"### {title}" in report
-    for name in ("ingest", "game_cost", "freshness", "scale"):
+    titles = [line[4:] for line in report.splitlines() if line.startswith("### ")]
+    assert [title.split(".")[0] for title in titles] == ["1", "2", "3", "4", "5", "6", "7"]
+    assert "Command: `python -m bench --quick`" in report
+    names = ("cartpole", "slow_game", "lunarlander", "ingest", "game_cost", "freshness", "scale")
+    for name in names:
         data = json.loads((results / f"{name}-quick.json").read_text())
         assert data["quick"] is True and data["machine"]["cores"]
         assert all(row["median"] >= 0 for row in data["rows"]) and data["rows"]
+    # The races ran both sides for real: a process each, timed, with the steps it played.
+    for name in ("cartpole", "slow_game", "lunarlander"):
+        seconds, steps = json.loads((results / f"{name}-quick.json").read_text())["rows"]
+        assert seconds["peer"] == "SB3 PPO" and seconds["unit"] == "s"
+        assert len(seconds["values"]) == len(seconds["peer_values"]) == 1
+        assert min(seconds["values"] + seconds["peer_values"]) > 1.0  # start-up alone
+        assert min(steps["values"] + steps["peer_values"]) > 0
+        assert seconds["ratio"] == seconds["median"] / seconds["peer_median"]
+
+
+def test_the_slow_game_spends_2_ms_of_cpu_on_every_step():
+    from bench.busy_games import slow_cartpole
+
+    env = slow_cartpole()
+    env.reset(seed=0)
+    cpu, wall = time.process_time(), time.perf_counter()
+    for _ in range(50):
+        _, _, terminated, truncated, _ = env.step(0)
+        if terminated or truncated:
+            env.reset()
+    # CPU, not a sleep: the game competes with the learner for the cores, as a real one
+    # does (half of it at least: other processes may take the core while it spins)
+    assert time.process_time() - cpu >= 50 * 0.002 * 0.5
+    assert time.perf_counter() - wall >= 50 * 0.002
+    assert env.spec is not None and env.spec.reward_threshold == 475

@@ -1,0 +1,1 @@
+"""The peers bgtrain is measured against, each a script the benchmarks run as a process."""

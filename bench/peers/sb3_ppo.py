@@ -1,0 +1,107 @@
+"""Stable-Baselines3 PPO with rl-baselines3-zoo's tuned hyperparameters, trained until a
+greedy evaluation reaches the game's reward threshold: the peer of benchmarks 1-3.
+
+``python -m bench.peers.sb3_ppo --env CartPole-v1 --zoo CartPole-v1 --seed 1
+--eval-every 5000 --seconds 300`` prints one JSON line: solved, steps, evaluations.
+Evaluation is SB3's own ``EvalCallback`` (deterministic actions, 10 games) and its time
+counts, as bgtrain's does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+
+def linear(start: float) -> Callable[[float], float]:
+    """The zoo's ``lin_X``: X times the fraction of the budget left."""
+    return lambda progress_remaining: progress_remaining * start
+
+
+#: rl-baselines3-zoo hyperparams/ppo.yml (its DummyVecEnv, its ``n_timesteps`` budget).
+ZOO: dict[str, dict[str, Any]] = {
+    "CartPole-v1": {
+        "n_envs": 8,
+        "n_timesteps": 100_000,
+        "n_steps": 32,
+        "batch_size": 256,
+        "gae_lambda": 0.8,
+        "gamma": 0.98,
+        "n_epochs": 20,
+        "ent_coef": 0.0,
+        "learning_rate": linear(1e-3),
+        "clip_range": linear(0.2),
+    },
+    "LunarLander-v3": {
+        "n_envs": 16,
+        "n_timesteps": 1_000_000,
+        "n_steps": 1024,
+        "batch_size": 64,
+        "gae_lambda": 0.98,
+        "gamma": 0.999,
+        "n_epochs": 4,
+        "ent_coef": 0.01,
+    },
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.peers.sb3_ppo", description=__doc__)
+    p.add_argument("--env", required=True, help="Gymnasium id or module:factory")
+    p.add_argument("--zoo", required=True, choices=sorted(ZOO), help="hyperparameters to use")
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--eval-every", type=int, required=True, help="game steps between evals")
+    p.add_argument("--eval-episodes", type=int, default=10)
+    p.add_argument("--seconds", type=float, required=True, help="wall-clock cap")
+    a = p.parse_args(argv)
+    deadline = time.monotonic() + a.seconds
+
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.callbacks import (
+        BaseCallback,
+        CallbackList,
+        EvalCallback,
+        StopTrainingOnRewardThreshold,
+    )
+    from stable_baselines3.common.env_util import make_vec_env
+
+    from bgtrain.games import game_info, make_env
+
+    class WallClockCap(BaseCallback):
+        def _on_step(self) -> bool:
+            return time.monotonic() < deadline
+
+    threshold = game_info(a.env).reward_threshold
+    params = dict(ZOO[a.zoo])
+    n_envs, budget = params.pop("n_envs"), params.pop("n_timesteps")
+    env = make_vec_env(lambda: make_env(a.env), n_envs=n_envs, seed=a.seed)
+    eval_env = make_vec_env(lambda: make_env(a.env), n_envs=1, seed=10_000 + a.seed)
+    evaluation = EvalCallback(
+        eval_env,
+        callback_on_new_best=StopTrainingOnRewardThreshold(threshold, verbose=0),
+        n_eval_episodes=a.eval_episodes,
+        eval_freq=max(1, a.eval_every // n_envs),  # counted in calls: n_envs steps each
+        deterministic=True,
+        verbose=0,
+    )
+    model = PPO("MlpPolicy", env, seed=a.seed, verbose=0, **params)
+    model.learn(budget, callback=CallbackList([evaluation, WallClockCap()]))
+    print(
+        json.dumps(
+            {
+                "solved": bool(evaluation.best_mean_reward >= threshold),
+                "steps": int(model.num_timesteps),
+                "evaluations": evaluation.n_calls // evaluation.eval_freq,
+                "best_mean": float(evaluation.best_mean_reward),
+            }
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""Time to solve, bgtrain against Stable-Baselines3 PPO: the shared part of benchmarks 1-3.
+
+Each attempt is a fresh process timed from start to exit (start-up and shutdown count),
+evaluated greedily over 10 games every ``eval_every`` game steps on both sides, with the
+evaluations' time counted. Seeds alternate between the two so drift in the machine's
+speed falls on both. A run that does not solve within its cap counts as the cap: the
+figure is then a lower bound, and the row says how many solved.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bgtrain.games import game_info
+
+from .harness import Row
+
+REPO = Path(__file__).resolve().parent.parent
+#: Beyond its own cap, a process gets this long to stop before it is killed.
+GRACE_S = 120.0
+
+
+@dataclass(frozen=True)
+class Attempt:
+    solved: bool
+    seconds: float
+    #: Game steps played when the solving evaluation ran (or by the end).
+    steps: int
+
+
+@dataclass(frozen=True)
+class Race:
+    env: str
+    #: rl-baselines3-zoo's hyperparameters for SB3 (bench.peers.sb3_ppo.ZOO).
+    zoo: str
+    seeds: tuple[int, ...]
+    eval_every: int
+    cap_s: float
+
+
+def _timed(command: list[str], timeout: float) -> tuple[subprocess.CompletedProcess, float]:
+    started = time.perf_counter()
+    try:
+        done = subprocess.run(
+            command, cwd=REPO, capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except subprocess.TimeoutExpired as exc:
+        done = subprocess.CompletedProcess(command, -9, exc.stdout or "", exc.stderr or "")
+    return done, time.perf_counter() - started
+
+
+def _failed(side: str, done: subprocess.CompletedProcess) -> RuntimeError:
+    tail = (str(done.stdout)[-1500:] + "\n" + str(done.stderr)[-1500:]).strip()
+    return RuntimeError(f"{side} exited with {done.returncode}:\n{tail}")
+
+
+def bgtrain_attempt(race: Race, seed: int) -> Attempt:
+    """``bgtrain run`` with its defaults, the same evaluation schedule, and a time cap."""
+    threshold = game_info(race.env).reward_threshold
+    tmp = Path(tempfile.mkdtemp(prefix="bench-bgtrain-"))
+    try:
+        root = tmp / "root"
+        command = [
+            sys.executable, "-m", "bgtrain", "run", "--root", str(root), "--env", race.env,
+            "--seed", str(seed), "--eval-every-steps", str(race.eval_every),
+            "--minutes", f"{race.cap_s / 60:.4f}",
+        ]  # fmt: skip
+        done, seconds = _timed(command, race.cap_s + GRACE_S)
+        if done.returncode != 0:
+            raise _failed("bgtrain run", done)
+        events = [json.loads(line) for line in (root / "logs" / "metrics.jsonl").open()]
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    solving = [e for e in events if e.get("event") == "eval" and e["mean"] >= threshold]
+    played = sum(e["length"] for e in events if e.get("event") == "game")
+    steps = solving[0]["steps"] if solving else played
+    return Attempt(bool(solving), seconds, steps)
+
+
+def sb3_attempt(race: Race, seed: int) -> Attempt:
+    """Stable-Baselines3 PPO (zoo hyperparameters), the same schedule and cap."""
+    command = [
+        sys.executable, "-m", "bench.peers.sb3_ppo", "--env", race.env, "--zoo", race.zoo,
+        "--seed", str(seed), "--eval-every", str(race.eval_every),
+        "--seconds", str(race.cap_s),
+    ]  # fmt: skip
+    done, seconds = _timed(command, race.cap_s + GRACE_S)
+    if done.returncode != 0:
+        raise _failed("Stable-Baselines3", done)
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    return Attempt(result["solved"], seconds, result["steps"])
+
+
+def race(race: Race, target: float, target_text: str) -> list[Row]:
+    """Both sides on every seed, alternating; rows for time and steps to solve."""
+    ours: list[Attempt] = []
+    peers: list[Attempt] = []
+    for seed in race.seeds:
+        for side, attempt, into in (
+            ("bgtrain", bgtrain_attempt, ours),
+            ("SB3 PPO", sb3_attempt, peers),
+        ):
+            result = attempt(race, seed)
+            into.append(result)
+            print(
+                f"[bench]   {race.env} seed {seed} {side}: "
+                f"{'solved' if result.solved else 'NOT solved'} in {result.seconds:.1f} s, "
+                f"{result.steps:,} steps",
+                flush=True,
+            )
+    return [
+        _row("seconds to solve", "s", [a.seconds for a in ours], [a.seconds for a in peers],
+             ours, peers, target, target_text),
+        _row("game steps to solve", "steps", [a.steps for a in ours], [a.steps for a in peers],
+             ours, peers, None, None),
+    ]  # fmt: skip
+
+
+def _row(
+    what: str,
+    unit: str,
+    values: list[float],
+    peer_values: list[float],
+    ours: list[Attempt],
+    peers: list[Attempt],
+    target: float | None,
+    target_text: str | None,
+) -> Row:
+    solved, peer_solved = sum(a.solved for a in ours), sum(a.solved for a in peers)
+    median, peer_median = statistics.median(values), statistics.median(peer_values)
+    ratio = median / peer_median
+    label = f"{what} (solved: bgtrain {solved}/{len(ours)}, SB3 {peer_solved}/{len(peers)})"
+    return Row(
+        label,
+        unit,
+        median,
+        min(values),
+        max(values),
+        peer="SB3 PPO",
+        peer_median=peer_median,
+        ratio=ratio,
+        target=target_text,
+        met=None if target is None else (ratio <= target and solved == len(ours)),
+        values=[float(v) for v in values],
+        peer_values=[float(v) for v in peer_values],
+    )
