@@ -96,6 +96,44 @@ def test_claim_moves_at_most_n_oldest_and_never_touches_other_entries(spool: Spo
     assert listing(spool.root.buffer) == sorted(NOT_EPISODES)
 
 
+def test_a_backlog_drains_oldest_first_once_each_while_new_games_land(spool: Spool) -> None:
+    buffer = spool.root.buffer
+    for i in range(30):
+        put(buffer, f"old{i:02d}.npz", 1_000 + i)
+    claimed = names(spool.archive(spool.claim(max_files=10)))
+    for i in range(5):  # games that land while the backlog is being trained on
+        put(buffer, f"new{i}.npz", 2_000 + i)
+    while batch := spool.claim(max_files=10):
+        claimed += names(batch)
+        spool.archive(batch)
+
+    assert claimed == [f"old{i:02d}.npz" for i in range(30)] + [f"new{i}.npz" for i in range(5)]
+    assert listing(buffer) == []
+
+
+def test_a_file_gone_since_it_was_listed_is_skipped_and_the_next_one_claimed(
+    spool: Spool, tmp_path: Path
+) -> None:
+    buffer = spool.root.buffer
+    for i in range(12):
+        put(buffer, f"g{i:02d}.npz", 1_000 + i)
+    assert names(spool.claim(max_files=10)) == [f"g{i:02d}.npz" for i in range(10)]
+    spool.archive(spool.claimed())
+    os.replace(buffer / "g10.npz", tmp_path / "g10.npz")  # taken away by someone else
+    put(buffer, "g12.npz", 1_012)
+
+    assert names(spool.claim(max_files=10)) == ["g11.npz", "g12.npz"]
+    assert spool.upcoming(5) == []
+
+
+def test_upcoming_is_what_claim_takes_next(spool: Spool) -> None:
+    fill_buffer_with_noise(spool)
+
+    assert names(spool.upcoming(3)) == ["a.npz", "b.npz", "d.npz"]
+    assert names(spool.claim(max_files=3)) == ["a.npz", "b.npz", "d.npz"]
+    assert names(spool.upcoming(3)) == ["c.npz"]
+
+
 def test_claim_of_empty_buffer_is_empty(spool: Spool) -> None:
     assert spool.claim() == []
     assert spool.claim(max_steps=5) == []

@@ -308,7 +308,7 @@ class BackgroundLearner:
     def _train(self, batch: Sequence[LoadedEpisode]) -> TrainedModel:
         # While the network trains, the workers load the next files from the buffer.
         assert self._prefetcher is not None
-        pending = self.spool.pending(self.settings.batch_files * 2)
+        pending = self.spool.upcoming(self.settings.batch_files * 2)
         self._prefetcher.forget_missing({p.name for p in pending})
         self._prefetcher.prefetch(pending)
         episodes = [item.episode for item in batch]

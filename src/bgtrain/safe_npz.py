@@ -13,9 +13,10 @@ import os
 import stat
 import zipfile
 from collections.abc import Iterable
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import IO, NamedTuple
 
 import numpy as np
 from numpy.lib import format as npy_format
@@ -102,10 +103,17 @@ def _damaged(key: str, exc: BaseException, path: Path) -> InvalidEpisodeError:
     )
 
 
-def _read_header(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> MemberHeader:
+def _read_header(
+    zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, keep: ExitStack | None = None
+) -> tuple[MemberHeader, IO[bytes] | None]:
+    """The member's header; with ``keep``, also the member left open just past its header
+    (closed with ``keep``), so its data is read without opening and decompressing again."""
     key = info.filename[: -len(".npy")]
     try:
-        with zf.open(info) as f:
+        f = zf.open(info)
+        if keep is not None:
+            keep.enter_context(f)
+        with f if keep is None else nullcontext():
             version = npy_format.read_magic(f)
             if version == (1, 0):
                 shape, fortran, dtype = npy_format.read_array_header_1_0(f)
@@ -124,17 +132,22 @@ def _read_header(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> Memb
         raise InvalidEpisodeError(
             f"'{key}' holds Python objects (dtype object); bgtrain never unpickles", path
         )
-    return MemberHeader(key, tuple(shape), dtype, fortran, data_offset)
+    return MemberHeader(key, tuple(shape), dtype, fortran, data_offset), (
+        None if keep is None else f
+    )
 
 
 def read_headers(path: Path, limits: SizeLimits = DEFAULT_LIMITS) -> dict[str, MemberHeader]:
     """Every member's ``.npy`` header, checked against ``limits``; no array data is read."""
     check_entry(path, limits)
     with _open_zip(path) as zf:
-        return _headers_of(zf, path, limits)
+        return _headers_of(zf, path, limits)[0]
 
 
-def _headers_of(zf: zipfile.ZipFile, path: Path, limits: SizeLimits) -> dict[str, MemberHeader]:
+def _headers_of(
+    zf: zipfile.ZipFile, path: Path, limits: SizeLimits, keep: ExitStack | None = None
+) -> tuple[dict[str, MemberHeader], dict[str, IO[bytes]]]:
+    """Every header, checked; with ``keep``, each member open where its data starts."""
     infos = zf.infolist()
     for info in infos:
         if not info.filename.endswith(".npy") or info.is_dir():
@@ -146,7 +159,13 @@ def _headers_of(zf: zipfile.ZipFile, path: Path, limits: SizeLimits) -> dict[str
             f"{human_bytes(limits.max_unpacked_bytes)}",
             path,
         )
-    headers = {h.key: h for h in (_read_header(zf, info, path) for info in infos)}
+    headers: dict[str, MemberHeader] = {}
+    opened: dict[str, IO[bytes]] = {}
+    for info in infos:
+        header, f = _read_header(zf, info, path, keep)
+        headers[header.key] = header
+        if f is not None:
+            opened[header.key] = f
     total = sum(h.nbytes for h in headers.values())
     if total > limits.max_unpacked_bytes:
         raise InvalidEpisodeError(
@@ -154,22 +173,21 @@ def _headers_of(zf: zipfile.ZipFile, path: Path, limits: SizeLimits) -> dict[str
             f"{human_bytes(limits.max_unpacked_bytes)}",
             path,
         )
-    return headers
+    return headers, opened
 
 
-def _read_member(zf: zipfile.ZipFile, header: MemberHeader, path: Path) -> np.ndarray:
+def _read_member(f: IO[bytes], header: MemberHeader, path: Path) -> np.ndarray:
+    """The array's data, from ``f`` open just past its (checked) header."""
     try:
-        with zf.open(header.key + ".npy") as f:
-            f.seek(header.data_offset)  # the header was read and checked already
-            count = math.prod(header.shape)
-            flat = np.empty(count, dtype=header.dtype)
-            view = memoryview(flat).cast("B") if flat.nbytes else memoryview(b"")
-            filled = 0
-            while filled < len(view):
-                n = f.readinto(view[filled:])
-                if not n:
-                    break
-                filled += n
+        count = math.prod(header.shape)
+        flat = np.empty(count, dtype=header.dtype)
+        view = memoryview(flat).cast("B") if flat.nbytes else memoryview(b"")
+        filled = 0
+        while filled < len(view):
+            n = f.readinto(view[filled:])
+            if not n:
+                break
+            filled += n
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         raise _damaged(header.key, exc, path) from None
     if filled < len(view):
@@ -189,8 +207,8 @@ def load_npz(
 ) -> tuple[dict[str, MemberHeader], dict[str, np.ndarray]]:
     """Check every header, then read the arrays named in ``keys`` (all when ``None``)."""
     check_entry(path, limits)
-    with _open_zip(path) as zf:
-        headers = _headers_of(zf, path, limits)
+    with _open_zip(path) as zf, ExitStack() as members:
+        headers, opened = _headers_of(zf, path, limits, keep=members)
         wanted = headers.keys() if keys is None else [k for k in keys if k in headers]
-        arrays = {key: _read_member(zf, headers[key], path) for key in wanted}
+        arrays = {key: _read_member(opened[key], headers[key], path) for key in wanted}
     return headers, arrays

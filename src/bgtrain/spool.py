@@ -27,9 +27,11 @@ import json
 import logging
 import os
 import time
+from collections import deque
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import islice
 from pathlib import Path
 from typing import Literal, NamedTuple
 
@@ -107,6 +109,8 @@ class Spool:
         self.root = TrainingRoot.at(root)
         self.limits = limits
         self._day_cache: dict[str, _DayCount] = {}
+        #: Waiting names, oldest first, as last listed (see _listing).
+        self._waiting: deque[str] = deque()
 
     # ------------------------------------------------------------------ claiming
 
@@ -144,18 +148,35 @@ class Spool:
         self.root.processing.mkdir(parents=True, exist_ok=True)
         batch: list[Path] = []
         steps = 0
-        for path in self.pending(max_files):
+        listing = self._listing(max_files)
+        while listing and len(batch) < max_files:
+            path = self.root.buffer / listing[0]
             if max_steps is not None:
                 # Unreadable files count as 0 steps: they are claimed to be quarantined.
                 t = episode_steps(path, self.limits) or 0
                 if batch and steps + t > max_steps:
                     break
                 steps += t
+            listing.popleft()
             try:
                 batch.append(move_into(path, self.root.processing))
-            except FileNotFoundError:
-                continue
+            except FileNotFoundError:  # requeued or removed since it was listed
+                if not listing:
+                    listing = self._listing(max_files)
         return batch
+
+    def upcoming(self, n: int) -> list[Path]:
+        """The next ``n`` episodes :meth:`claim` would take (a prefetcher reads them early)."""
+        return [self.root.buffer / name for name in islice(self._listing(n), n)]
+
+    def _listing(self, n: int) -> deque[str]:
+        """The waiting names, oldest first, as last listed. The buffer is listed again only
+        when fewer than ``n`` are left: a backlog of N files costs one scan, not one per
+        batch. (Files that land meanwhile are newer, so the order holds; a file requeued
+        meanwhile waits for the next listing.)"""
+        if len(self._waiting) < n:
+            self._waiting = deque(path.name for path in self.pending())
+        return self._waiting
 
     # ------------------------------------------------------------------ outcomes
 
