@@ -30,6 +30,8 @@ def short_run(tmp_path_factory) -> TrainingRoot:
     result = bgtrain_cli(
         "run", "--root", root.path, "--games", "30", "--actors", "1", "--seed", "1",
         "--n-epochs", "2", "--no-until-solved",
+        # Games run ahead of the learner, so some are still waiting when the run stops.
+        "--max-waiting", "20", "--batch-steps", "none",
         cwd=where,
         timeout=180,
     )  # fmt: skip

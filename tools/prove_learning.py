@@ -48,6 +48,7 @@ def run_seed(
         f"{budget / 60:.4f}",
         "--eval-episodes",
         str(episodes),
+        *extra,
     ]
     started = time.time()
     proc = subprocess.run(command, capture_output=True, text=True, cwd=REPO)

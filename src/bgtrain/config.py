@@ -44,7 +44,11 @@ class LearnerSettings(TrainerSettings):
     """The learner's knobs (the seed's hard-coded ones, with its values) and hyperparameters."""
 
     batch_files: int = setting(10, "most files in one training batch (the seed's 10)")
-    batch_steps: int | None = setting(None, "most steps in one batch (default: no limit)")
+    batch_steps: int | None = setting(
+        512,
+        "most steps in one batch (but always one file): small batches mean more updates "
+        "per game played (none: no limit)",
+    )
     poll_interval: float = setting(5.0, "seconds between buffer checks when no file event comes")
     report_interval: float = setting(30.0, "seconds between STATUS REPORT blocks (verbose)")
     max_file_age: float = setting(3600.0, "seconds after which a waiting file goes to stale/")

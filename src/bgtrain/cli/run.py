@@ -48,7 +48,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
         "--max-waiting",
         type=int,
         metavar="N",
-        help="pause games while N wait in the buffer (default: 2 batches; 0: never)",
+        help="pause games while N wait in the buffer (default: 4; 0: never)",
     )
     p.add_argument(
         "--config",

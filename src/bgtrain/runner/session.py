@@ -41,6 +41,11 @@ from .learner_process import learner_process_main
 RULE = "=" * 70
 #: Games whose mean return is shown and tested against the reward threshold.
 RECENT_GAMES = 20
+#: Games waiting in the buffer before a game process pauses (``--max-waiting``). A game
+#: played on a model a few versions old teaches more than one played long ago: with 20
+#: waiting (and no step limit per batch) CartPole took about ten times more game steps to
+#: solve (docs/LEARNING.md).
+DEFAULT_MAX_WAITING = 4
 #: Greedy evaluations cost CPU the games and learner share: at most one per this many s.
 EVAL_MIN_INTERVAL_S = 2.0
 
@@ -75,7 +80,7 @@ class RunConfig:
     #: Seed of the games and of the network (default: random).
     seed: int | None = None
     #: A game process pauses between games while this many wait in the buffer
-    #: (default: two batches' worth; 0: never pause).
+    #: (default: DEFAULT_MAX_WAITING; 0: never pause).
     max_waiting: int | None = None
     #: The learner's settings.
     learner: LearnerSettings = field(default_factory=LearnerSettings)
@@ -210,7 +215,7 @@ class Run:
                 else "runs until its budget is spent"
             )
         )
-        max_waiting = 2 * c.learner.batch_files if c.max_waiting is None else c.max_waiting
+        max_waiting = DEFAULT_MAX_WAITING if c.max_waiting is None else c.max_waiting
         configs = [
             ActorConfig(
                 self.root.path,
