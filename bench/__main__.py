@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
+from types import ModuleType
 
 from . import (
     freshness,
@@ -15,7 +17,7 @@ from . import (
     solve_lunarlander,
     solve_slow_game,
 )
-from .harness import machine, markdown, save_json
+from .harness import Row, machine, markdown, package_versions, save_json
 
 BENCHMARKS = {
     m.NAME: m
@@ -53,38 +55,87 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME",
         help=f"benchmarks to run (default: all of {', '.join(BENCHMARKS)})",
     )
+    p.add_argument(
+        "--report",
+        action="store_true",
+        help="measure nothing: write the report from the saved JSON results (after the "
+        "notes beside a missed target were written, say)",
+    )
     a = p.parse_args(argv)
     names = a.names or list(BENCHMARKS)
-    info = machine()
-    sections = []
-    for name in names:
-        module = BENCHMARKS[name]
-        print(f"[bench] {module.TITLE} ...", flush=True)
-        rows = module.run(a.quick)
-        save_json(a.results, name, rows, info, a.quick)
-        section = markdown(module.TITLE, module.TARGET, rows)
-        if getattr(module, "NOTES", None) and not all(r.met is not False for r in rows):
-            section += "\n\n" + module.NOTES
-        print(section + "\n", flush=True)
-        sections.append(section)
+    command = (
+        "python -m bench" + (" --quick" if a.quick else "") + "".join(f" {n}" for n in a.names)
+    )
+    if a.report:
+        info, command, sections = _from_results(a.results, names, a.quick)
+    else:
+        info, sections = machine(), []
+        for name in names:
+            module = BENCHMARKS[name]
+            print(f"[bench] {module.TITLE} ...", flush=True)
+            rows = module.run(a.quick)
+            save_json(a.results, name, rows, info, a.quick, command)
+            sections.append(_section(module, rows))
+            print(sections[-1] + "\n", flush=True)
     out = a.out or (None if a.quick else REPO / "BENCHMARKS.md")
     if out is not None:
-        command = (
-            "python -m bench" + (" --quick" if a.quick else "") + "".join(f" {n}" for n in a.names)
+        versions = ", ".join(
+            f"{package} {info[key]}"
+            for package, key in (
+                ("Python", "python"),
+                ("numpy", "numpy"),
+                ("torch", "torch"),
+                ("Gymnasium", "gymnasium"),
+                ("Stable-Baselines3", "stable_baselines3"),
+            )
+            if info.get(key)
         )
         head = [
             "# Benchmarks",
             "",
             f"Measured {info['date']} on {info['cores']} cores, {info['memory']}, "
-            f"{info['machine']}; Python {info['python']}, numpy {info['numpy']}, "
-            f"torch {info['torch']}. Command: `{command}`. Every figure is the median of "
-            "the repeats, with their min - max; peers are measured in the same run.",
+            f"{info['machine']}; {versions}. Command: `{command}`. Every figure is the "
+            "median of the repeats, with their min - max; peers are measured in the same run.",
             "",
             "",
         ]
         out.write_text("\n".join(head) + "\n\n".join(sections) + "\n", encoding="utf-8")
         print(f"[bench] wrote {out}")
     return 0
+
+
+def _section(module: ModuleType, rows: list[Row]) -> str:
+    """The benchmark's table, and its notes when a target was missed."""
+    section = markdown(module.TITLE, module.TARGET, rows)
+    if getattr(module, "NOTES", None) and not all(r.met is not False for r in rows):
+        section += "\n\n" + module.NOTES
+    return section
+
+
+def _from_results(
+    results: Path, names: list[str], quick: bool
+) -> tuple[dict[str, object], str, list[str]]:
+    """Machine facts, command and sections of saved results (all from one run)."""
+    saved = []
+    for name in names:
+        path = results / f"{name}{'-quick' if quick else ''}.json"
+        if not path.is_file():
+            raise SystemExit(f"python -m bench --report: no results at {path}; run it first")
+        saved.append(json.loads(path.read_text("utf-8")))
+    dates = {data["machine"]["date"] for data in saved}
+    if len(dates) > 1:
+        raise SystemExit(
+            f"python -m bench --report: the results are from {len(dates)} runs "
+            f"({', '.join(sorted(dates))}); the report is of one run"
+        )
+    # Results saved before the package versions were recorded: read them from here.
+    info = {**package_versions(), **saved[0]["machine"]}
+    command = saved[0].get("command", "python -m bench" + (" --quick" if quick else ""))
+    sections = [
+        _section(BENCHMARKS[name], [Row(**row) for row in data["rows"]])
+        for name, data in zip(names, saved, strict=True)
+    ]
+    return info, command, sections
 
 
 if __name__ == "__main__":

@@ -47,10 +47,25 @@ def per_call_us(fn: Callable[[], None], calls: int) -> float:
     return (time.perf_counter() - started) / calls * 1e6
 
 
-def machine() -> dict[str, object]:
-    import numpy
-    import torch
+def package_versions() -> dict[str, str | None]:
+    """Versions of the packages the figures depend on (None: not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
 
+    found: dict[str, str | None] = {}
+    for key, package in (
+        ("numpy", "numpy"),
+        ("torch", "torch"),
+        ("gymnasium", "gymnasium"),
+        ("stable_baselines3", "stable-baselines3"),
+    ):
+        try:
+            found[key] = version(package)
+        except PackageNotFoundError:
+            found[key] = None
+    return found
+
+
+def machine() -> dict[str, object]:
     try:
         with open("/proc/meminfo") as f:
             mem_kb = int(f.readline().split()[1])
@@ -62,8 +77,7 @@ def machine() -> dict[str, object]:
         "memory": memory,
         "machine": platform.machine(),
         "python": platform.python_version(),
-        "numpy": numpy.__version__,
-        "torch": torch.__version__,
+        **package_versions(),
         "date": datetime.now().astimezone().isoformat(timespec="seconds"),
     }
 
@@ -99,10 +113,11 @@ def markdown(title: str, target: str, rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def save_json(results_dir: Path, name: str, rows: list[Row], info: dict, quick: bool) -> Path:
+def save_json(
+    results_dir: Path, name: str, rows: list[Row], info: dict, quick: bool, command: str
+) -> Path:
     results_dir.mkdir(parents=True, exist_ok=True)
     path = results_dir / f"{name}{'-quick' if quick else ''}.json"
-    path.write_text(
-        json.dumps({"machine": info, "quick": quick, "rows": [asdict(r) for r in rows]}, indent=1)
-    )
+    data = {"machine": info, "command": command, "quick": quick, "rows": [asdict(r) for r in rows]}
+    path.write_text(json.dumps(data, indent=1))
     return path

@@ -99,7 +99,7 @@ def sb3_attempt(race: Race, seed: int) -> Attempt:
     return Attempt(result["solved"], seconds, result["steps"])
 
 
-def race(race: Race, target: float, target_text: str) -> list[Row]:
+def run_race(race: Race, target: float, target_text: str) -> list[Row]:
     """Both sides on every seed, alternating; rows for time and steps to solve."""
     ours: list[Attempt] = []
     peers: list[Attempt] = []

@@ -40,6 +40,24 @@ def test_quick_benchmarks_run_and_write_their_report(tmp_path):
         assert min(steps["values"] + steps["peer_values"]) > 0
         assert seconds["ratio"] == seconds["median"] / seconds["peer_median"]
 
+    # The report can be written again from the saved results alone, the same.
+    again = tmp_path / "again.md"
+    report_only = [sys.executable, "-m", "bench", "--quick", "--report", "--results", str(results)]
+    done = subprocess.run(
+        [*report_only, "--out", str(again)], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert again.read_text("utf-8") == report
+
+    # ... but never from the results of two runs mixed together.
+    scale = results / "scale-quick.json"
+    data = json.loads(scale.read_text())
+    data["machine"]["date"] = "2020-01-01T00:00:00+00:00"
+    scale.write_text(json.dumps(data))
+    done = subprocess.run(report_only, cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert done.stderr.startswith("python -m bench --report: the results are from 2 runs (")
+
 
 def test_the_slow_game_spends_2_ms_of_cpu_on_every_step():
     from bench.busy_games import slow_cartpole

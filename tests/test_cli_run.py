@@ -420,18 +420,20 @@ def test_eval_every_steps_evaluates_once_per_window_of_game_steps(tmp_path, star
     root = TrainingRoot(tmp_path / "root")
     run = start(
         "run", "--root", root.path, "--games", "120", "--actors", "1", "--seed", "4",
-        "--max-waiting", "10", "--n-epochs", "2", "--eval-every-steps", "200",
+        "--max-waiting", "2", "--n-epochs", "2", "--eval-every-steps", "200",
         "--eval-episodes", "3",
     )  # fmt: skip
 
     assert run.finish() == 0, str(run)
     assert_no_stray_process(run.pgid)
     events = [json.loads(line) for line in root.metrics.read_text("utf-8").splitlines()]
-    steps = sum(e["length"] for e in events if e.get("event") == "game")
-    assert "Games played:       120 in " in "\n".join(run.lines)
-    assert any(line.endswith(f"({steps} steps)") for line in run.lines), str(run)
+    games = [e for e in events if e.get("event") == "game"]
+    steps = sum(e["length"] for e in games)
+    # 120 games, or fewer if an evaluation solved it first
+    summary = f"Games played:       {len(games)} in "
+    assert any(line.startswith(summary) and line.endswith(f"({steps} steps)") for line in run.lines)
     evals = [e for e in events if e.get("event") == "eval"]
-    assert len(evals) >= 2, evals  # most of 120 games are played on a model
+    assert len(evals) >= 2, evals  # games wait for the learner: most are played on a model
     windows = [e["steps"] // 200 for e in evals]
     assert windows == sorted(set(windows)) and windows[0] >= 1, windows
     assert all(e["episodes"] == 3 and e["greedy"] for e in evals)

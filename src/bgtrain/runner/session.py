@@ -43,8 +43,8 @@ RULE = "=" * 70
 RECENT_GAMES = 20
 #: Games waiting in the buffer before a game process pauses (``--max-waiting``). A game
 #: played on a model a few versions old teaches more than one played long ago: with 20
-#: waiting (and no step limit per batch) CartPole took about ten times more game steps to
-#: solve (docs/LEARNING.md).
+#: waiting (and no step limit per batch) CartPole took 1.6 times the game steps to solve
+#: (docs/LEARNING.md).
 DEFAULT_MAX_WAITING = 4
 #: Greedy evaluations cost CPU the games and learner share: at most one per this many s.
 EVAL_MIN_INTERVAL_S = 2.0
@@ -334,7 +334,7 @@ class Run:
         self._last_eval_version = model.version
         self._last_eval_time = time.monotonic()
         seed = self.config.seed
-        # On the fixed schedule the same model may be evaluated twice: on new games.
+        # Each evaluation plays new games (on the fixed schedule one model may be tried twice).
         offset = self._evaluations * self.config.eval_episodes
         self._evaluations += 1
         result = evaluate(
