@@ -347,6 +347,38 @@ def test_interrupting_a_run_stops_it_cleanly_and_loses_no_game(interrupted_runs,
 
 
 @posix_only
+def test_a_second_interrupt_quits_at_once_and_the_next_run_recovers_the_batch(tmp_path, start):
+    root = TrainingRoot(tmp_path / "root")
+    # Long batches: the clean stop after the first interrupt waits for the batch in hand.
+    run = start(
+        "run", "--root", root.path, "--actors", "1", "--seed", "6", "--no-until-solved",
+        "--n-epochs", "2000", "--target-kl", "none",
+    )  # fmt: skip
+    run.wait_for(lambda: playing_with_a_model(root, run), 120, "games on a published model")
+    os.kill(run.proc.pid, signal.SIGINT)
+    stopping = "[INFO] Stopping games (a game in progress is saved as cut short)"
+    run.wait_for(lambda: stopping in run.lines, 30, "the clean stop to begin")
+    os.kill(run.proc.pid, signal.SIGINT)
+
+    assert run.finish(timeout=20) == 130, str(run)
+    assert_no_stray_process(run.pgid)
+    assert "[STOP] Second interrupt: stopping at once (files on disk stay whole)" in run.lines
+    assert "[SUMMARY]" not in run.lines  # it did not wait for the learner's batch
+    assert "Traceback" not in run.stderr, run.stderr
+    left = len(load_all(episode_files(root)))  # every file on disk whole
+
+    again = start(
+        "run", "--root", root.path, "--games", "2", "--actors", "1", "--n-epochs", "1",
+        "--no-until-solved",
+    )  # fmt: skip
+    assert again.finish() == 0, str(again)
+    files = episode_files(root)
+    assert files["processing"] == []
+    assert len(load_all(files)) == left + 2  # nothing lost
+    assert dot_entries(root) == []
+
+
+@posix_only
 def test_a_custom_game_through_module_factory_trains_a_model_of_its_shape(tmp_path, start):
     root = TrainingRoot(tmp_path / "root")
     env_id = "tests.games_for_tests:acrobot"

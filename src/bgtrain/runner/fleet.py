@@ -103,7 +103,9 @@ class LocalFleet:
         self._late += self._drain(0)
 
     def kill(self) -> None:
-        self._stop.set()
+        # Called from a signal handler that may have interrupted stop() inside
+        # ``self._stop.set()``: touching that event's lock again would deadlock. SIGKILL
+        # and waitpid take no lock.
         for proc in self._procs:
             if proc.is_alive():
                 proc.kill()

@@ -9,6 +9,7 @@ finish or return its batch, and waits for every process.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import multiprocessing as mp
@@ -192,6 +193,8 @@ class Run:
         self.fleet.kill()
         if self._learner is not None and self._learner.is_alive():
             self._learner.kill()
+        with contextlib.suppress(OSError, ValueError):  # os._exit does not flush
+            sys.stdout.flush()
         os._exit(130)
 
     # ------------------------------------------------------------------ the run
