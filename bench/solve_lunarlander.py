@@ -28,11 +28,8 @@ NOTES = (
 )
 
 
+RACE = Race("LunarLander-v3", "LunarLander-v3", (1, 2, 3), EVAL_EVERY, 1200.0, target=1.0)
+
+
 def run(quick: bool) -> list[Row]:
-    if quick:  # one seed, a few seconds a side: that both sides run and report
-        race = Race("LunarLander-v3", "LunarLander-v3", seeds=(1,), eval_every=2_000, cap_s=8.0)
-    else:
-        race = Race(
-            "LunarLander-v3", "LunarLander-v3", seeds=(1, 2, 3), eval_every=EVAL_EVERY, cap_s=1200.0
-        )
-    return run_race(race, 1.0, "<= 1.0")
+    return run_race(RACE, quick)

@@ -15,41 +15,23 @@ does not solve within ``--budget`` seconds counts as the budget. Prints a Markdo
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # the benchmarks' runner: python tools/compare_settings.py
+
+from bench.solving import Attempt, time_bgtrain_run  # noqa: E402
 
 
-def attempt(a: argparse.Namespace, seed: int, flags: list[str]) -> tuple[bool, float, int]:
-    """(solved, seconds, steps) of one ``bgtrain run``."""
-    tmp = Path(tempfile.mkdtemp(prefix="bgtrain-compare-"))
+def attempt(a: argparse.Namespace, seed: int, flags: list[str]) -> Attempt:
+    """One ``bgtrain run``; a run that fails stops the comparison with its output."""
     try:
-        root = tmp / "root"
-        command = [
-            sys.executable, "-m", "bgtrain", "run", "--root", str(root), "--env", a.env,
-            "--seed", str(seed), "--eval-every-steps", str(a.eval_every),
-            "--minutes", f"{a.budget / 60:.4f}", *flags,
-        ]  # fmt: skip
-        started = time.perf_counter()
-        done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)
-        seconds = time.perf_counter() - started
-        if done.returncode != 0:
-            sys.exit(f"bgtrain run {' '.join(flags)} (seed {seed}) failed:\n{done.stderr}")
-        lines = (root / "logs" / "metrics.jsonl").read_text("utf-8").splitlines()
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    events = [json.loads(line) for line in lines]
-    solving = [e for e in events if e.get("event") == "eval" and e["mean"] >= a.target]
-    played = sum(e["length"] for e in events if e.get("event") == "game")
-    return bool(solving), seconds, solving[0]["steps"] if solving else played
+        return time_bgtrain_run(a.env, seed, a.eval_every, a.budget, a.target, flags)
+    except RuntimeError as exc:
+        sys.exit(f"bgtrain run {' '.join(flags)} (seed {seed}) failed:\n{exc}")
 
 
 def main() -> int:
@@ -69,11 +51,11 @@ def main() -> int:
     print("| --- | --- | --- | --- |")
     for text in a.settings:
         runs = [attempt(a, seed, shlex.split(text)) for seed in a.seeds]
-        seconds = ", ".join(f"{s:.1f}" for _, s, _ in runs)
+        seconds = ", ".join(f"{r.seconds:.1f}" for r in runs)
         print(
-            f"| `{text or '(defaults)'}` | {sum(r[0] for r in runs)}/{len(runs)} | "
-            f"{statistics.median(r[1] for r in runs):.1f} ({seconds}) | "
-            f"{statistics.median(r[2] for r in runs):,.0f} |",
+            f"| `{text or '(defaults)'}` | {sum(r.solved for r in runs)}/{len(runs)} | "
+            f"{statistics.median(r.seconds for r in runs):.1f} ({seconds}) | "
+            f"{statistics.median(r.steps for r in runs):,.0f} |",
             flush=True,
         )
     return 0
