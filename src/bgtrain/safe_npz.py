@@ -13,7 +13,7 @@ import os
 import stat
 import zipfile
 from collections.abc import Iterable
-from contextlib import ExitStack, nullcontext
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, NamedTuple
@@ -104,24 +104,21 @@ def _damaged(key: str, exc: BaseException, path: Path) -> InvalidEpisodeError:
 
 
 def _read_header(
-    zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, keep: ExitStack | None = None
-) -> tuple[MemberHeader, IO[bytes] | None]:
-    """The member's header; with ``keep``, also the member left open just past its header
-    (closed with ``keep``), so its data is read without opening and decompressing again."""
+    zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, members: ExitStack
+) -> tuple[MemberHeader, IO[bytes]]:
+    """The member's header, and the member left open just past it (closed with
+    ``members``), so its data is read without opening and decompressing it again."""
     key = info.filename[: -len(".npy")]
     try:
-        f = zf.open(info)
-        if keep is not None:
-            keep.enter_context(f)
-        with f if keep is None else nullcontext():
-            version = npy_format.read_magic(f)
-            if version == (1, 0):
-                shape, fortran, dtype = npy_format.read_array_header_1_0(f)
-            elif version == (2, 0):
-                shape, fortran, dtype = npy_format.read_array_header_2_0(f)
-            else:
-                raise ValueError(f".npy format version {version} is not supported")
-            data_offset = f.tell()
+        f = members.enter_context(zf.open(info))
+        version = npy_format.read_magic(f)
+        if version == (1, 0):
+            shape, fortran, dtype = npy_format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, fortran, dtype = npy_format.read_array_header_2_0(f)
+        else:
+            raise ValueError(f".npy format version {version} is not supported")
+        data_offset = f.tell()
     except zipfile.BadZipFile as exc:
         raise _damaged(key, exc, path) from None
     except (ValueError, OSError, EOFError) as exc:
@@ -132,22 +129,20 @@ def _read_header(
         raise InvalidEpisodeError(
             f"'{key}' holds Python objects (dtype object); bgtrain never unpickles", path
         )
-    return MemberHeader(key, tuple(shape), dtype, fortran, data_offset), (
-        None if keep is None else f
-    )
+    return MemberHeader(key, tuple(shape), dtype, fortran, data_offset), f
 
 
 def read_headers(path: Path, limits: SizeLimits = DEFAULT_LIMITS) -> dict[str, MemberHeader]:
     """Every member's ``.npy`` header, checked against ``limits``; no array data is read."""
     check_entry(path, limits)
-    with _open_zip(path) as zf:
-        return _headers_of(zf, path, limits)[0]
+    with _open_zip(path) as zf, ExitStack() as members:
+        return _headers_of(zf, path, limits, members)[0]
 
 
 def _headers_of(
-    zf: zipfile.ZipFile, path: Path, limits: SizeLimits, keep: ExitStack | None = None
+    zf: zipfile.ZipFile, path: Path, limits: SizeLimits, members: ExitStack
 ) -> tuple[dict[str, MemberHeader], dict[str, IO[bytes]]]:
-    """Every header, checked; with ``keep``, each member open where its data starts."""
+    """Every header, checked, and each member open where its data starts."""
     infos = zf.infolist()
     for info in infos:
         if not info.filename.endswith(".npy") or info.is_dir():
@@ -162,10 +157,8 @@ def _headers_of(
     headers: dict[str, MemberHeader] = {}
     opened: dict[str, IO[bytes]] = {}
     for info in infos:
-        header, f = _read_header(zf, info, path, keep)
-        headers[header.key] = header
-        if f is not None:
-            opened[header.key] = f
+        header, f = _read_header(zf, info, path, members)
+        headers[header.key], opened[header.key] = header, f
     total = sum(h.nbytes for h in headers.values())
     if total > limits.max_unpacked_bytes:
         raise InvalidEpisodeError(
@@ -208,7 +201,7 @@ def load_npz(
     """Check every header, then read the arrays named in ``keys`` (all when ``None``)."""
     check_entry(path, limits)
     with _open_zip(path) as zf, ExitStack() as members:
-        headers, opened = _headers_of(zf, path, limits, keep=members)
+        headers, opened = _headers_of(zf, path, limits, members)
         wanted = headers.keys() if keys is None else [k for k in keys if k in headers]
         arrays = {key: _read_member(opened[key], headers[key], path) for key in wanted}
     return headers, arrays
