@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import stat
+import threading
 import zipfile
 from collections.abc import Iterable
 from contextlib import ExitStack
@@ -103,6 +104,13 @@ def _damaged(key: str, exc: BaseException, path: Path) -> InvalidEpisodeError:
     )
 
 
+#: numpy parses a header with ast.literal_eval, and CPython 3.11 keeps the AST builder's
+#: recursion depth per interpreter, not per thread: two threads parsing at once can raise
+#: "SystemError: AST constructor recursion depth mismatch" (python/cpython#106905). The
+#: learner's loader threads and its own thread read headers at the same time.
+_HEADER_PARSE = threading.Lock()
+
+
 def _read_header(
     zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, members: ExitStack
 ) -> tuple[MemberHeader, IO[bytes]]:
@@ -112,12 +120,13 @@ def _read_header(
     try:
         f = members.enter_context(zf.open(info))
         version = npy_format.read_magic(f)
-        if version == (1, 0):
-            shape, fortran, dtype = npy_format.read_array_header_1_0(f)
-        elif version == (2, 0):
-            shape, fortran, dtype = npy_format.read_array_header_2_0(f)
-        else:
+        if version not in ((1, 0), (2, 0)):
             raise ValueError(f".npy format version {version} is not supported")
+        with _HEADER_PARSE:
+            if version == (1, 0):
+                shape, fortran, dtype = npy_format.read_array_header_1_0(f)
+            else:
+                shape, fortran, dtype = npy_format.read_array_header_2_0(f)
         data_offset = f.tell()
     except zipfile.BadZipFile as exc:
         raise _damaged(key, exc, path) from None
