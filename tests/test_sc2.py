@@ -1,12 +1,13 @@
 """StarCraft II on real recorded game states, without the game: a real burnysc2 ``BotAI``
-is put into the first step of a real game on each of the 8 ladder maps (shared/sc2, see
-its README), then ``sc2_state``, the shaped rewards, the saved episodes (checked and
+is put into the first step of a real game on each of the 8 ladder maps (tests/data/sc2,
+see its README), then ``sc2_state``, the shaped rewards, the saved episodes (checked and
 trained on by the real CLI), the model pick-up between games, the example Zerg bot's
 five strategies, and ``bgtrain run --game sc2`` without the game are checked on it."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import lzma
 import math
 import os
@@ -37,6 +38,7 @@ from bgtrain import ModelStore, TrainingRoot, load_episode
 from bgtrain.episode import Episode
 from bgtrain.integrations.sc2 import (
     STATE_FIELDS,
+    GameNotStartedError,
     LearningBot,
     RewardSettings,
     Strategy,
@@ -46,8 +48,10 @@ from bgtrain.integrations.sc2.game import DEFAULT_BOT, LADDER_MAPS, load_bot_cla
 from bgtrain.policy import Policy
 
 REPO = Path(__file__).resolve().parent.parent
-#: shared/ lies beside the repository (here and in CI); BGTRAIN_SC2_DATA may point elsewhere.
-SC2_DATA = Path(os.environ.get("BGTRAIN_SC2_DATA", REPO.parent / "shared" / "sc2"))
+#: The recorded states ship with the tests (MIT, from burnysc2; see its README).
+REPO_SC2_DATA = REPO / "tests" / "data" / "sc2"
+#: BGTRAIN_SC2_DATA may point to another copy of the same files (checked against SHA256SUMS).
+SC2_DATA = Path(os.environ.get("BGTRAIN_SC2_DATA") or REPO_SC2_DATA)
 MAPS = (
     "2000AtmospheresAIE",
     "AbyssalReefLE",
@@ -87,12 +91,22 @@ class Recorded(NamedTuple):
     observation: Any  # sc2api_pb2.ResponseObservation
 
 
+def recorded_checksums() -> dict[str, str]:
+    """``observations/NAME.xz`` -> sha256, from the repository's ``SHA256SUMS``."""
+    lines = (REPO_SC2_DATA / "SHA256SUMS").read_text("utf-8").splitlines()
+    return {name: digest for digest, name in (line.split() for line in lines if line.strip())}
+
+
 def load_recorded(map_name: str) -> Recorded:
-    path = SC2_DATA / "observations" / f"{map_name}.xz"
+    name = f"observations/{map_name}.xz"
+    path = SC2_DATA / name
     if not path.is_file():
-        pytest.fail(f"no recorded game state at {path} (shared/sc2 beside the repository)")
-    with lzma.open(path, "rb") as f:
-        return Recorded(*pickle.load(f))  # the project's own recorded data, never foreign
+        pytest.fail(f"no recorded game state at {path} (BGTRAIN_SC2_DATA={SC2_DATA})")
+    data = path.read_bytes()
+    # A pickle runs code as it loads: unpickle only the very files shipped with the tests.
+    if hashlib.sha256(data).hexdigest() != recorded_checksums().get(name):
+        pytest.fail(f"{path} is not the recorded state listed in {REPO_SC2_DATA / 'SHA256SUMS'}")
+    return Recorded(*pickle.loads(lzma.decompress(data)))
 
 
 def copy_message(message: Any) -> Any:
@@ -242,6 +256,16 @@ def zerg_bot(cls: type[LearningBot], root: Path, recorded: Recorded, **changes: 
 def test_every_map_that_bgtrain_run_picks_has_a_recorded_state() -> None:
     assert sorted(MAPS) == sorted(LADDER_MAPS)
     assert all((SC2_DATA / "observations" / f"{name}.xz").is_file() for name in MAPS)
+
+
+def test_the_recorded_states_ship_with_the_tests_with_their_licence() -> None:
+    shipped = sorted(p.name for p in (REPO_SC2_DATA / "observations").iterdir())
+    assert shipped == sorted(f"{name}.xz" for name in MAPS)
+    assert sorted(recorded_checksums()) == [f"observations/{name}" for name in shipped]
+    licence = (REPO_SC2_DATA / "LICENSE-python-sc2.txt").read_text("utf-8")
+    assert licence.startswith("MIT License") and "Hannes Karppila" in licence
+    size = sum(p.stat().st_size for p in (REPO_SC2_DATA / "observations").iterdir())
+    assert size < 512 * 1024  # small test data: 447,628 bytes
 
 
 def test_state_fields_are_the_documented_fifteen_in_order() -> None:
@@ -460,6 +484,113 @@ def test_a_game_that_failed_before_its_first_step_saves_nothing(tmp_path: Path) 
 
     assert bot.abandon_game("the game failed: no map") is None
     assert not list(tmp_path.rglob("*.npz"))
+
+
+# --------------------------------------------------------------------------- one bot, many games
+
+
+def play_game(
+    bot: LearningBot,
+    recorded: Recorded,
+    steps: Iterable[tuple[float, int]],
+    result: Result | None,
+) -> None:
+    """One game as burnysc2 7 plays it on a bot object (``_play_game_ai``): the bot's
+    variables reset and its first step prepared, ``on_start``, then each step (game
+    seconds, minerals) and ``on_step``, then ``on_end`` (``None``: the game never ended,
+    as when ``run_game`` raised)."""
+    put_in_state(bot, recorded, first_step=True)
+    asyncio.run(bot.on_start())
+    for iteration, (seconds, minerals) in enumerate(steps):
+        observation = changed(recorded.observation, seconds=seconds, minerals=minerals)
+        bot._prepare_step(GameState(observation), recorded.game_info)
+        asyncio.run(bot.on_step(iteration))
+    if result is not None:
+        asyncio.run(bot.on_end(result))
+
+
+def episodes_by_outcome(root: TrainingRoot) -> dict[str, Episode]:
+    files = sorted(root.buffer.glob("*.npz"))
+    episodes = [load_episode(p, obs_dim=15, n_actions=5) for p in files]
+    by_outcome = {
+        ep.meta["outcome"] + ("" if ep.terminated else " cut short"): ep for ep in episodes
+    }
+    assert len(by_outcome) == len(files), [p.name for p in files]
+    return by_outcome
+
+
+def test_a_bot_object_that_plays_a_second_game_saves_it_as_its_own_episode(
+    tmp_path: Path,
+) -> None:
+    root = TrainingRoot(tmp_path / "root")
+    bot = LearningBot(root)  # reused, as burnysc2's series and run_multiple_games do
+    play_game(
+        bot, load_recorded("AbyssalReefLE"), [(0.0, 50), (4.5, 100), (9.0, 150)], Result.Victory
+    )
+    publish_model(root)  # picked up at the start of the next game
+    play_game(bot, load_recorded("AcropolisLE"), [(0.0, 75), (2.0, 80), (4.5, 300)], Result.Defeat)
+
+    games = episodes_by_outcome(root)
+
+    assert sorted(games) == ["Defeat", "Victory"]
+    first, second = games["Victory"], games["Defeat"]
+    assert first.states[:, 0].tolist() == pytest.approx([50 / 2000, 100 / 2000, 150 / 2000])
+    assert first.states[:, 8].tolist() == pytest.approx([0.0, 0.0045, 0.009], abs=1e-4)
+    np.testing.assert_allclose(first.rewards, [0.0, 0.0, 10.0], atol=1e-6)
+    assert first.policy_version is None
+    # The second game's own decisions, from its own start: one every 4 game seconds.
+    assert second.states[:, 0].tolist() == pytest.approx([75 / 2000, 300 / 2000])
+    assert second.states[:, 8].tolist() == pytest.approx([0.0, 0.0045], abs=1e-4)
+    np.testing.assert_allclose(second.rewards, [0.0, -5.0], atol=1e-6)
+    assert second.terminated and second.policy_version == bot.policy_version == 1
+    assert first.meta["actor"] == second.meta["actor"]  # one bot, one actor
+
+
+def test_a_game_that_never_ended_is_saved_cut_short_when_the_bot_starts_another(
+    tmp_path: Path,
+) -> None:
+    root = TrainingRoot(tmp_path / "root")
+    bot = LearningBot(root)
+    play_game(bot, load_recorded("AbyssalReefLE"), [(0.0, 50), (4.5, 120)], None)
+    play_game(bot, load_recorded("AcropolisLE"), [(0.0, 75)], Result.Victory)
+
+    games = episodes_by_outcome(root)
+
+    assert sorted(games) == ["Tie cut short", "Victory"]
+    unfinished = games["Tie cut short"]
+    assert unfinished.states[:, 0].tolist() == pytest.approx([50 / 2000, 120 / 2000])
+    # It bootstraps from its own last decision's state, not from the next game's start.
+    np.testing.assert_array_equal(unfinished.last_state, unfinished.states[-1])
+    assert unfinished.rewards.tolist() == [0.0, 0.0]
+    assert unfinished.meta["reason"] == "a new game started on this bot before this one ended"
+    assert games["Victory"].states[:, 0].tolist() == pytest.approx([75 / 2000])
+
+
+class ForgetfulBot(LearningBot):
+    async def on_start(self) -> None:  # does not call super().on_start()
+        pass
+
+
+@pytest.mark.parametrize("first_result", [Result.Victory, None])
+def test_a_second_game_that_skipped_learning_bots_on_start_is_refused_loudly(
+    first_result: Result | None, tmp_path: Path
+) -> None:
+    root = TrainingRoot(tmp_path / "root")
+    bot = ForgetfulBot(root)
+    play_game(bot, load_recorded("AbyssalReefLE"), [(0.0, 50), (4.5, 100)], first_result)
+
+    with pytest.raises(GameNotStartedError) as refused:
+        play_game(bot, load_recorded("AcropolisLE"), [(0.0, 75)], Result.Victory)
+
+    assert str(refused.value) == (
+        "a new game began on this ForgetfulBot but LearningBot.on_start did not run for it, "
+        "so its decisions would be lost or mixed into the last game: call "
+        "`await super().on_start()` in ForgetfulBot.on_start"
+    )
+    # The first game is saved either way: ended, or cut short when the next one began.
+    [(outcome, first)] = episodes_by_outcome(root).items()
+    assert outcome == ("Victory" if first_result is not None else "Tie cut short")
+    assert first.states[:, 0].tolist() == pytest.approx([50 / 2000, 100 / 2000])
 
 
 # --------------------------------------------------------------------------- models

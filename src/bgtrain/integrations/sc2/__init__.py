@@ -8,7 +8,9 @@
 
 The bot records one decision every ``decision_interval`` game seconds (the state of
 :func:`sc2_state`, the strategy the newest model chose, the shaped reward since the last
-decision); ``bgtrain learn`` (or ``bgtrain run --game sc2``) trains on those games.
+decision); ``bgtrain learn`` (or ``bgtrain run --game sc2``) trains on those games. One bot
+object may play many games; a subclass that overrides ``on_start`` must call
+``await super().on_start()`` (else :class:`GameNotStartedError` at the next game).
 """
 
 from __future__ import annotations
@@ -21,7 +23,14 @@ except ImportError as exc:  # pragma: no cover - depends on the extra
         'python -m pip install -e ".[sc2]"  (or: pip install burnysc2)'
     ) from exc
 
-from .bot import LearningBot, RewardSettings, Strategy
+from .bot import GameNotStartedError, LearningBot, RewardSettings, Strategy
 from .state import STATE_FIELDS, sc2_state
 
-__all__ = ["STATE_FIELDS", "LearningBot", "RewardSettings", "Strategy", "sc2_state"]
+__all__ = [
+    "STATE_FIELDS",
+    "GameNotStartedError",
+    "LearningBot",
+    "RewardSettings",
+    "Strategy",
+    "sc2_state",
+]

@@ -1,5 +1,9 @@
 """``LearningBot``: a burnysc2 ``BotAI`` that chooses a strategy with the newest model every
-few game seconds, records its decisions, and saves each game for the learner."""
+few game seconds, records its decisions, and saves each game for the learner.
+
+One bot object may play many games (burnysc2 reuses it in a series or in
+``run_multiple_games``): :meth:`LearningBot.on_start` begins each game afresh, and each
+game is saved as its own episode."""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ import numpy as np
 from sc2.bot_ai import BotAI
 from sc2.data import Result
 
+from ...errors import BgtrainError
 from ...models import ModelStore
 from ...policy import Policy, UniformPolicy
 from ...recorder import EpisodeRecorder
@@ -51,10 +56,19 @@ class RewardSettings:
 
 
 OUTCOMES = {Result.Victory: "Victory", Result.Defeat: "Defeat", Result.Tie: "Tie"}
+#: Why a game is saved as cut short when the bot starts another before it ended.
+UNFINISHED = "a new game started on this bot before this one ended"
+
+
+class GameNotStartedError(BgtrainError, RuntimeError):
+    """A new game reached a :class:`LearningBot` whose own ``on_start`` did not run for it."""
 
 
 class LearningBot(BotAI):
-    """Override :meth:`play` to turn ``self.strategy`` into your own play."""
+    """Override :meth:`play` to turn ``self.strategy`` into your own play.
+
+    One object may play game after game: each :meth:`on_start` begins a new episode.
+    """
 
     def __init__(
         self,
@@ -72,12 +86,17 @@ class LearningBot(BotAI):
         self.policy_version: int | None = None
         self._policy: Policy | UniformPolicy = UniformPolicy(len(Strategy))
         self._recorder = EpisodeRecorder(self.training_root, actor=actor, env=ENV_NAME)
+        #: The recorder is closed when a game is saved (no writer thread is left behind by
+        #: a bot that plays one game); the next game opens another, with the same actor.
+        self._recorder_closed = False
         self._next_decision = 0.0
         self._pending: tuple[np.ndarray, int, float] | None = None  # state, action, logp
         self._reward = 0.0
         self._bases = 0
         self._army_supply = 0.0
         self._ended = False
+        #: The last on_step iteration of this game: burnysc2 counts from 0 each game.
+        self._last_iteration: int | None = None
 
     # ------------------------------------------------------------------ for bot authors
 
@@ -87,11 +106,14 @@ class LearningBot(BotAI):
     # ------------------------------------------------------------------ burnysc2 hooks
 
     async def on_start(self) -> None:
+        """Each game's start. A subclass that overrides it must ``await super().on_start()``."""
+        self.begin_game()
         self.load_newest_model()
         self._bases = self.townhalls.amount
         self._army_supply = self._current_army_supply()
 
     async def on_step(self, iteration: int) -> None:
+        self._check_same_game(iteration)
         if self.time >= self._next_decision:
             self.decide()
             self._next_decision = self.time + self.decision_interval
@@ -99,6 +121,61 @@ class LearningBot(BotAI):
 
     async def on_end(self, game_result: Result) -> None:
         self.end_game(game_result)
+
+    # ------------------------------------------------------------------ one game after another
+
+    def begin_game(self) -> None:
+        """Forget the last game: burnysc2 reuses a bot object for the next game.
+
+        A last game that never ended (``run_game`` raised, nobody called
+        :meth:`abandon_game`) is saved first, as cut short: no game is lost or mixed
+        into the next one. Should that save fail, its error is raised after the reset.
+        """
+        try:
+            if not self._ended and (self._pending is not None or self._recorder.steps):
+                logger.warning("saving the last game as cut short: %s", UNFINISHED)
+                self._finish("Tie", 0.0, terminated=False, from_game=False, reason=UNFINISHED)
+        finally:
+            self._reset_game()
+
+    def _reset_game(self) -> None:
+        if self._recorder_closed:
+            self._recorder = EpisodeRecorder(
+                self.training_root,
+                actor=self._recorder.actor,
+                env=ENV_NAME,
+                policy_version=self.policy_version,
+            )
+            self._recorder_closed = False
+        self.strategy = Strategy.ECONOMY
+        self._next_decision = 0.0
+        self._pending = None
+        self._reward = 0.0
+        self._ended = False
+        self._last_iteration = None
+
+    def _check_same_game(self, iteration: int | None = None) -> None:
+        """Refuse a step of a new game that :meth:`on_start` did not begin.
+
+        Without it, such a game would be dropped (the last one is saved) or recorded into
+        the last one (not saved yet). burnysc2 counts ``iteration`` up from 0 each game.
+        The last game, if not saved yet, is saved as cut short before the refusal.
+        """
+        last = self._last_iteration
+        counted_again = iteration is not None and last is not None and iteration <= last
+        if self._ended or counted_again:
+            name = type(self).__name__
+            if not self._ended:
+                self._ended = True
+                logger.warning("saving the last game as cut short: %s", UNFINISHED)
+                self._finish("Tie", 0.0, terminated=False, from_game=False, reason=UNFINISHED)
+            raise GameNotStartedError(
+                f"a new game began on this {name} but LearningBot.on_start did not run for "
+                "it, so its decisions would be lost or mixed into the last game: call "
+                f"`await super().on_start()` in {name}.on_start"
+            )
+        if iteration is not None:
+            self._last_iteration = iteration
 
     # ------------------------------------------------------------------ the learning part
 
@@ -147,6 +224,7 @@ class LearningBot(BotAI):
 
     def decide(self) -> Strategy:
         """Record the previous decision with its reward, then choose the next strategy."""
+        self._check_same_game()
         state = sc2_state(self)
         reward = self.shaped_reward()
         if self._pending is not None:
@@ -177,12 +255,19 @@ class LearningBot(BotAI):
         logger.warning("saving the game as cut short: %s", reason)
         return self._finish("Tie", 0.0, terminated=False, reason=reason)
 
-    def _finish(self, outcome: str, bonus: float, terminated: bool, **meta: Any) -> Path | None:
-        try:
-            last_state = sc2_state(self)
-            reward = self.shaped_reward(at_game_end=True)
-        except Exception:  # the game state may be gone after a crash
-            last_state, reward = (self._pending[0] if self._pending else None), 0.0
+    def _finish(
+        self, outcome: str, bonus: float, terminated: bool, from_game: bool = True, **meta: Any
+    ) -> Path | None:
+        """Record the last decision and save the game. ``from_game=False``: the bot's game
+        state is no longer this game's (the next one has begun), so the last decision's
+        own state stands in as the last state, with no further reward."""
+        last_state, reward = (self._pending[0] if self._pending else None), 0.0
+        if from_game:
+            try:
+                last_state = sc2_state(self)
+                reward = self.shaped_reward(at_game_end=True)
+            except Exception:  # the game state may be gone after a crash
+                last_state, reward = (self._pending[0] if self._pending else None), 0.0
         if self._pending is not None:
             state, action, logp = self._pending
             self._recorder.record(state, action, self._reward + reward + bonus, logp)
@@ -194,5 +279,6 @@ class LearningBot(BotAI):
             n_actions=len(Strategy),
             **meta,
         )
-        self._recorder.close()  # one game per bot: waits for the write
+        self._recorder_closed = True
+        self._recorder.close()  # waits for the write; the next game opens a new recorder
         return path
