@@ -6,19 +6,25 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import subprocess
 import sys
+import typing
 from pathlib import Path
 
 import pytest
 
 from bgtrain.config import LearnerSettings, TrainerSettings
+from bgtrain.errors import SettingsError
 from bgtrain.settings import (
-    SettingsError,
+    Allowed,
     add_settings_arguments,
+    allowed_text,
+    allowed_values,
     build_settings,
     describe,
     read_toml,
+    replace_settings,
     settings_from_args,
 )
 
@@ -90,7 +96,8 @@ def test_unknown_setting_is_refused_with_the_known_names():
     with pytest.raises(SettingsError) as exc:
         build_settings(TrainerSettings, {"learnin_rate": 0.1})
     assert str(exc.value) == (
-        f"unknown setting 'learnin_rate' for TrainerSettings; known: {known(TrainerSettings)}"
+        "unknown setting 'learnin_rate' for TrainerSettings (did you mean 'learning_rate'?); "
+        f"known: {known(TrainerSettings)}"
     )
 
 
@@ -128,8 +135,6 @@ def write_config(tmp_path: Path, text: str) -> Path:
 
 
 CONFIG = """
-learning_rate = 0.5          # top-level keys are ignored when the [learner] table exists
-
 [learner]
 learning_rate = 0.005
 batch_files = 3
@@ -138,8 +143,8 @@ hidden_sizes = [32, 32]
 normalize_obs = false
 poll_interval = 1.5
 
-[monitor]
-refresh = 2
+[run]
+games = 2
 """
 
 
@@ -155,9 +160,11 @@ def test_toml_learner_table_is_read(tmp_path):
     }
     s = build_settings(LearnerSettings, read_toml(path, "learner"))
     assert (s.learning_rate, s.batch_files, s.hidden_sizes) == (0.005, 3, (32, 32))
-    # A file without the table: its top-level keys.
+    assert read_toml(path, "run") == {"games": 2}
+    # A file without tables: its keys are the learner's (and the run has none).
     flat = write_config(tmp_path, "batch_files = 7\n")
     assert read_toml(flat, "learner") == {"batch_files": 7}
+    assert read_toml(flat, "run") == {}
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -200,7 +207,8 @@ def test_bad_settings_file_is_a_settings_error(tmp_path):
     with pytest.raises(SettingsError) as exc:
         settings_from_args(LearnerSettings, parse([]), typo, "learner")
     assert str(exc.value) == (
-        f"unknown setting 'batch_filez' for LearnerSettings; known: {known(LearnerSettings)}"
+        "unknown setting 'batch_filez' for LearnerSettings (did you mean 'batch_files'?); "
+        f"known: {known(LearnerSettings)}"
     )
 
     wrong = write_config(tmp_path, '[learner]\nbatch_files = "ten"\n')
@@ -240,3 +248,318 @@ def test_an_optional_setting_takes_none_from_a_flag_and_a_file(tmp_path):
     assert from_flag.target_kl == 0.02
     from_file = settings_from_args(LearnerSettings, parser.parse_args([]), config, "learner")
     assert from_file.target_kl is None
+
+
+# --------------------------------------------------------------------------- allowed ranges
+#
+# Every setting declares its allowed values once (config.py, RunConfig); the same check
+# refuses a bad value from a keyword argument, a TOML file or a flag, before anything
+# starts. One row per setting: a value just outside its range, and the exact message.
+
+BAD_LEARNER_VALUES = [
+    ("learning_rate", 0.0, "greater than 0 and at most 1"),
+    ("gamma", 1.5, "from 0 to 1"),
+    ("gae_lambda", -0.1, "from 0 to 1"),
+    ("clip_range", 0.0, "greater than 0"),
+    ("ent_coef", -0.01, "at least 0"),
+    ("vf_coef", -1.0, "at least 0"),
+    ("max_grad_norm", 0.0, "greater than 0"),
+    ("n_epochs", 0, "at least 1"),
+    ("target_kl", -0.02, "greater than 0 (or none)"),
+    ("minibatch_size", 0, "at least 1"),
+    ("rho_bar", -1.0, "greater than 0"),
+    ("hidden_sizes", (64, 0), "a list of numbers each at least 1"),
+    ("activation", "sigmoid", "one of tanh, relu"),
+    ("normalize_obs", "yes", "true or false"),
+    ("seed", -1, "from 0 to 4294967295 (or none)"),
+    ("max_piece_steps", 0, "at least 1"),
+    ("batch_files", 0, "at least 1"),
+    ("batch_steps", 0, "at least 1 (or none)"),
+    ("poll_interval", 0.0, "greater than 0 and at most 3600"),
+    ("report_interval", -5.0, "greater than 0"),
+    ("max_file_age", 0.0, "greater than 0"),
+    ("max_policy_lag", -1, "at least 0 (or none)"),
+    ("settle_time", -1.0, "from 0 to 3600"),
+    ("stale_temp_age", 0.0, "greater than 0"),
+    ("max_workers", 0, "at least 1"),
+    ("n_actions", 0, "at least 1 (or none)"),
+    ("history_size", 0, "at least 1"),
+    ("max_file_mb", 0, "at least 1"),
+    ("max_unpacked_mb", 0, "at least 1"),
+    ("torch_threads", 0, "at least 1 (or none)"),
+    ("verbose", "no", "true or false"),
+]
+
+
+def run_config_cls() -> type:
+    from bgtrain.runner.session import RunConfig
+
+    return RunConfig
+
+
+BAD_RUN_VALUES = [
+    ("env", "", "a non-empty text"),
+    ("actors", 0, "at least 1 (or none)"),
+    ("root", 5, "a path"),
+    ("games", 0, "at least 1 (or none)"),
+    ("minutes", -1.0, "greater than 0 (or none)"),
+    ("until_solved", "yes", "true or false"),
+    ("eval_episodes", 0, "at least 1"),
+    ("eval_every_steps", 0, "at least 1 (or none)"),
+    ("seed", 2**32, "from 0 to 4294967295 (or none)"),
+    ("max_waiting", -3, "at least 0 (or none)"),
+    ("max_game_steps", 0, "at least 1 (or none)"),
+    ("learner", {"gamma": 0.9}, "LearnerSettings"),
+]
+
+
+def shown(value: object) -> str:
+    return repr(list(value) if isinstance(value, tuple) else value)
+
+
+def message(name: str, value: object, allowed: str) -> str:
+    return f"setting {name!r} must be {allowed}, got {shown(value)}"
+
+
+def test_the_tables_hold_one_bad_value_for_every_setting():
+    """A setting added without a row here (and so perhaps without a range) fails."""
+    assert [row[0] for row in BAD_LEARNER_VALUES] == [
+        f.name for f in dataclasses.fields(LearnerSettings)
+    ]
+    assert [row[0] for row in BAD_RUN_VALUES] == [
+        f.name for f in dataclasses.fields(run_config_cls())
+    ]
+
+
+@pytest.mark.parametrize("cls", [LearnerSettings, run_config_cls()], ids=lambda c: c.__name__)
+def test_every_setting_declares_its_allowed_values(cls):
+    """Only a yes/no, a path or a nested settings object may go without a range."""
+    types_ = typing.get_type_hints(cls)
+    missing = [
+        f.name
+        for f in dataclasses.fields(cls)
+        if allowed_values(f) is None and types_[f.name] not in (bool, Path, LearnerSettings)
+    ]
+    assert missing == []
+
+
+@pytest.mark.parametrize(("name", "value", "allowed"), BAD_LEARNER_VALUES)
+def test_a_bad_keyword_argument_is_refused_by_the_settings_class(name, value, allowed):
+    for cls in (TrainerSettings, LearnerSettings):
+        if name not in {f.name for f in dataclasses.fields(cls)}:
+            continue
+        with pytest.raises(SettingsError) as exc:
+            cls(**{name: value})
+        assert str(exc.value) == message(name, value, allowed)
+    # ... and by dataclasses.replace (how BackgroundLearner applies its keywords).
+    with pytest.raises(SettingsError) as exc:
+        dataclasses.replace(LearnerSettings(), **{name: value})
+    assert str(exc.value) == message(name, value, allowed)
+
+
+@pytest.mark.parametrize(("name", "value", "allowed"), BAD_RUN_VALUES)
+def test_a_bad_run_setting_is_refused_by_run_config(name, value, allowed):
+    with pytest.raises(SettingsError) as exc:
+        run_config_cls()(**{name: value})
+    assert str(exc.value) == message(name, value, allowed)
+
+
+def toml_value(value: object) -> str:
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, tuple):
+        return "[" + ", ".join(map(str, value)) + "]"
+    return repr(value)
+
+
+@pytest.mark.parametrize(("name", "value", "allowed"), BAD_LEARNER_VALUES)
+def test_a_bad_value_in_a_settings_file_is_refused(tmp_path, name, value, allowed):
+    path = write_config(tmp_path, f"[learner]\n{name} = {toml_value(value)}\n")
+    with pytest.raises(SettingsError) as exc:
+        settings_from_args(LearnerSettings, parse([]), path, "learner")
+    assert str(exc.value) == message(name, value, allowed)
+
+
+FLAG_ROWS = [row for row in BAD_LEARNER_VALUES if not isinstance(row[1], (tuple, dict))]
+
+
+@pytest.mark.parametrize(("name", "value", "allowed"), FLAG_ROWS)
+def test_a_bad_flag_value_is_a_usage_error_naming_the_flag(capsys, name, value, allowed):
+    flag = "--" + name.replace("_", "-")
+    if allowed == "true or false":  # a yes/no flag takes no value: --verbose / --no-verbose
+        argv, expected = [flag, str(value)], f"error: unrecognized arguments: {value}"
+    else:
+        argv = [flag, str(value)]
+        expected = f"error: argument {flag}: must be {allowed}, got {value!r}"
+    with pytest.raises(SystemExit) as exc:
+        parse(argv)
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith(expected)
+
+
+def test_a_bad_list_item_flag_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit):
+        parse(["--hidden-sizes", "64", "0"])
+    assert (
+        capsys.readouterr()
+        .err.splitlines()[-1]
+        .endswith("error: argument --hidden-sizes: must be at least 1, got 0")
+    )
+
+
+FLOAT_SETTINGS = [
+    name
+    for name, tp in typing.get_type_hints(LearnerSettings).items()
+    if tp in (float, float | None)
+]
+
+
+@pytest.mark.parametrize("name", FLOAT_SETTINGS)
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+def test_no_setting_takes_nan_or_infinity(name, value):
+    with pytest.raises(SettingsError, match=f"^setting '{name}' must be .*, got {value}$"):
+        LearnerSettings(**{name: value})
+
+
+def test_the_defaults_and_the_edges_of_every_range_are_allowed():
+    LearnerSettings()
+    run_config_cls()()
+    edges = LearnerSettings(
+        learning_rate=1.0,
+        gamma=0.0,
+        gae_lambda=1.0,
+        ent_coef=0.0,
+        vf_coef=0.0,
+        target_kl=None,
+        seed=2**32 - 1,
+        batch_steps=None,
+        poll_interval=3600.0,
+        max_policy_lag=0,
+        settle_time=0.0,
+        torch_threads=None,
+        hidden_sizes=[8],  # a list from Python is kept as a tuple (hashable)
+        activation="relu",
+    )
+    assert edges.hidden_sizes == (8,)
+    hash(edges)
+    run_config_cls()(max_waiting=0, seed=0, minutes=0.01, root="somewhere")
+
+
+def test_the_issue_examples_are_refused_with_setting_value_and_range():
+    """Issue 11, item 14: each taken silently, or failing only in the learner process."""
+    cases = [
+        (
+            lambda: LearnerSettings(activation="foo"),
+            "setting 'activation' must be one of tanh, relu, got 'foo'",
+        ),
+        (
+            lambda: LearnerSettings(learning_rate=-1),
+            "setting 'learning_rate' must be greater than 0 and at most 1, got -1",
+        ),
+        (
+            lambda: LearnerSettings(minibatch_size=0),
+            "setting 'minibatch_size' must be at least 1, got 0",
+        ),
+        (lambda: LearnerSettings(gamma=2), "setting 'gamma' must be from 0 to 1, got 2"),
+        (
+            lambda: run_config_cls()(max_waiting=-3),
+            "setting 'max_waiting' must be at least 0 (or none), got -3",
+        ),
+        (
+            lambda: run_config_cls()(minutes=-1.0),
+            "setting 'minutes' must be greater than 0 (or none), got -1.0",
+        ),
+    ]
+    for make, text in cases:
+        with pytest.raises(SettingsError) as exc:
+            make()
+        assert str(exc.value) == text
+
+
+def test_a_near_miss_of_a_choice_gets_a_did_you_mean():
+    with pytest.raises(SettingsError) as exc:
+        TrainerSettings(activation="rleu")
+    assert str(exc.value) == (
+        "setting 'activation' must be one of tanh, relu, got 'rleu' (did you mean 'relu'?)"
+    )
+
+
+def test_a_wrong_type_from_python_is_refused():
+    with pytest.raises(SettingsError) as exc:
+        LearnerSettings(batch_files="10")
+    assert str(exc.value) == "setting 'batch_files' must be int, got '10'"
+    with pytest.raises(SettingsError) as exc:
+        LearnerSettings(n_epochs=True)
+    assert str(exc.value) == "setting 'n_epochs' must be int, got True"
+
+
+def test_the_learner_and_the_agent_refuse_bad_keywords_before_starting(tmp_path):
+    from bgtrain.agent import RLAgent
+    from bgtrain.learner import BackgroundLearner
+
+    with pytest.raises(SettingsError) as exc:
+        BackgroundLearner(tmp_path / "root", learning_rate=-1)
+    assert str(exc.value) == (
+        "setting 'learning_rate' must be greater than 0 and at most 1, got -1"
+    )
+    assert not (tmp_path / "root").exists()  # nothing made, nothing started
+    with pytest.raises(SettingsError) as exc:
+        RLAgent(learning_rate=0.001, gamma=2, model_path=tmp_path / "m.npz")
+    assert str(exc.value) == "setting 'gamma' must be from 0 to 1, got 2"
+
+
+def test_replace_settings_refuses_a_misspelled_keyword_with_a_did_you_mean():
+    with pytest.raises(SettingsError) as exc:
+        replace_settings(LearnerSettings(), learnig_rate=0.1)
+    assert str(exc.value) == (
+        "unknown setting 'learnig_rate' for LearnerSettings (did you mean 'learning_rate'?); "
+        f"known: {known(LearnerSettings)}"
+    )
+    assert replace_settings(LearnerSettings(), gamma=0.5).gamma == 0.5
+
+
+# --------------------------------------------------------------------------- misspelled tables
+
+
+def test_a_misspelled_table_is_refused_with_a_did_you_mean(tmp_path):
+    path = write_config(tmp_path, "[learnr]\nlearning_rate = 0.01\n")
+    for section in ("learner", "run"):
+        with pytest.raises(SettingsError) as exc:
+            read_toml(path, section)
+        assert str(exc.value) == (
+            f"settings file {path}: unknown table [learnr] (did you mean [learner]?); "
+            "known tables: [learner], [run]"
+        )
+    far = write_config(tmp_path, "[monitor]\nrefresh = 2\n")
+    with pytest.raises(SettingsError) as exc:
+        read_toml(far, "learner")
+    assert str(exc.value) == (
+        f"settings file {far}: unknown table [monitor]; known tables: [learner], [run]"
+    )
+
+
+def test_keys_outside_the_tables_of_a_file_with_tables_are_refused(tmp_path):
+    """They were ignored in silence: the learner ran with its defaults."""
+    path = write_config(tmp_path, "learning_rate = 0.5\n\n[learner]\nbatch_files = 3\n")
+    with pytest.raises(SettingsError) as exc:
+        read_toml(path, "learner")
+    assert str(exc.value) == (
+        f"settings file {path}: learning_rate outside any table while the file has tables: "
+        "move it into one of [learner], [run]"
+    )
+
+
+def test_a_misspelled_key_of_the_run_table_is_refused_with_a_did_you_mean(tmp_path):
+    path = write_config(tmp_path, "[run]\nmax_waitng = 2\n")
+    with pytest.raises(SettingsError) as exc:
+        build_settings(run_config_cls(), read_toml(path, "run"))
+    assert str(exc.value).startswith(
+        "unknown setting 'max_waitng' for RunConfig (did you mean 'max_waiting'?); known: "
+    )
+
+
+def test_the_allowed_values_read_as_in_the_errors():
+    assert allowed_text(LearnerSettings, "learning_rate") == "greater than 0 and at most 1"
+    assert allowed_text(LearnerSettings, "batch_steps") == "at least 1 (or none)"
+    assert allowed_text(LearnerSettings, "verbose") == "true or false"
+    assert Allowed().describe() == "any value"

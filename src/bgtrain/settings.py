@@ -1,21 +1,31 @@
 """Documented settings dataclasses, filled from keyword arguments, a TOML file and flags.
 
-Each field carries its help text (``setting(default, "help")``), so the same text shows
-in ``--help``, in the README and in errors. Precedence: flags > TOML file > defaults.
+Each field carries its help text and its allowed values (``setting(default, "help",
+at_least(1))``), declared once beside the field. The same text shows in ``--help``, in
+the README and in errors, and the same range is checked however a value arrives: a flag
+(at parse time: a usage error), a TOML file, or a keyword argument (each settings class
+checks itself in ``__post_init__`` with :func:`check_settings`). A bad value is refused
+before anything starts, with the setting, the value and what is allowed.
+Precedence: flags > TOML file > defaults.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
+import functools
+import math
+import numbers
+import os
 import sys
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .errors import BgtrainError
+from .errors import SettingsError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -24,19 +34,138 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 T = TypeVar("T")
 
+__all__ = [
+    "Allowed",
+    "SettingsError",
+    "at_least",
+    "between",
+    "build_settings",
+    "check_settings",
+    "checked",
+    "did_you_mean",
+    "flag_type",
+    "greater_than",
+    "non_empty",
+    "one_of",
+    "read_toml",
+    "replace_settings",
+    "setting",
+]
 
-class SettingsError(BgtrainError):
-    """A settings file or value that cannot be used."""
+#: How "no value" is written for an optional setting in a flag or a TOML file.
+NONE = "none"
+#: The tables a ``--config`` file may hold: ``bgtrain run`` reads both, ``bgtrain learn``
+#: the learner's. In a file without tables, the keys are the learner's settings.
+CONFIG_TABLES = ("learner", "run")
+FLAT_TABLE = "learner"
 
 
-def setting(default: Any, help: str) -> Any:
-    if isinstance(default, (list, dict, set)):
-        return dataclasses.field(
-            default_factory=lambda: type(default)(default), metadata={"help": help}
+# --------------------------------------------------------------------------- allowed values
+
+
+def _number(x: float) -> str:
+    """A bound as a person writes it: ``1.0`` -> ``1``, ``0.5`` -> ``0.5``."""
+    if isinstance(x, float) and x.is_integer():
+        return str(int(x))
+    return str(x)
+
+
+@dataclasses.dataclass(frozen=True)
+class Allowed:
+    """The values one setting may take: a numeric range (each bound inclusive or not),
+    a set of words, or any non-empty text. Numbers must also be finite. For a list
+    setting, the rule applies to each item."""
+
+    low: float | None = None
+    high: float | None = None
+    low_inclusive: bool = True
+    high_inclusive: bool = True
+    choices: tuple[str, ...] = ()
+    non_empty: bool = False
+
+    def describe(self) -> str:
+        if self.choices:
+            return "one of " + ", ".join(self.choices)
+        if self.non_empty:
+            return "a non-empty text"
+        lower = upper = ""
+        if self.low is not None:
+            lower = ("at least " if self.low_inclusive else "greater than ") + _number(self.low)
+        if self.high is not None:
+            upper = ("at most " if self.high_inclusive else "less than ") + _number(self.high)
+        if lower and upper and self.low_inclusive and self.high_inclusive:
+            return f"from {_number(self.low or 0)} to {_number(self.high or 0)}"
+        return " and ".join(part for part in (lower, upper) if part) or "any value"
+
+    def admits(self, value: Any) -> bool:
+        if self.choices:
+            return value in self.choices
+        if self.non_empty:
+            return isinstance(value, str) and bool(value.strip())
+        if isinstance(value, numbers.Real) and not math.isfinite(value):
+            return False
+        if self.low is not None and not (
+            value >= self.low if self.low_inclusive else value > self.low
+        ):
+            return False
+        return self.high is None or (
+            value <= self.high if self.high_inclusive else value < self.high
         )
-    return dataclasses.field(default=default, metadata={"help": help})
+
+    def hint(self, value: Any) -> str:
+        """`` (did you mean 'relu'?)`` for a near miss of a word, else nothing."""
+        if self.choices and isinstance(value, str):
+            return did_you_mean(value, self.choices)
+        return ""
 
 
+def at_least(low: float, high: float | None = None) -> Allowed:
+    return Allowed(low=low, high=high)
+
+
+def greater_than(low: float, high: float | None = None) -> Allowed:
+    return Allowed(low=low, high=high, low_inclusive=False)
+
+
+def between(low: float, high: float) -> Allowed:
+    return Allowed(low=low, high=high)
+
+
+def one_of(*choices: str) -> Allowed:
+    return Allowed(choices=choices)
+
+
+def non_empty() -> Allowed:
+    return Allowed(non_empty=True)
+
+
+def did_you_mean(name: str, known: Iterable[str], quote: Callable[[str], str] = repr) -> str:
+    """`` (did you mean 'learning_rate'?)`` when ``name`` is a near miss of a known name."""
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f" (did you mean {quote(close[0])}?)" if close else ""
+
+
+# --------------------------------------------------------------------------- fields
+
+
+def setting(default: Any, help: str, allowed: Allowed | None = None) -> Any:
+    """A documented field: its default, its help text and the values it allows."""
+    metadata = {"help": help, "allowed": allowed}
+    if isinstance(default, (list, dict, set)):
+        return dataclasses.field(default_factory=lambda: type(default)(default), metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def checked(default: Any, allowed: Allowed) -> Any:
+    """A field documented elsewhere (a ``#:`` comment) whose values are checked."""
+    return dataclasses.field(default=default, metadata={"allowed": allowed})
+
+
+def allowed_values(f: dataclasses.Field) -> Allowed | None:
+    return f.metadata.get("allowed")
+
+
+@functools.cache
 def _field_types(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
@@ -50,11 +179,91 @@ def _base_type(tp: Any) -> tuple[Any, bool]:
     return tp, False
 
 
-#: How "no value" is written for an optional setting in a flag or a TOML file.
-NONE = "none"
+def _type_name(base: Any) -> str:
+    return {int: "int", float: "float", str: "str", Path: "a path"}.get(
+        base, getattr(base, "__name__", str(base))
+    )
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _rule_text(allowed: Allowed, optional: bool, is_list: bool) -> str:
+    text = allowed.describe()
+    if is_list:
+        text = f"a list of numbers each {text}"
+    return f"{text} (or none)" if optional else text
+
+
+def _out_of_range(name: str, value: Any, allowed: Allowed, optional: bool, is_list: bool) -> str:
+    hint = allowed.hint(value)
+    shown = list(value) if is_list else value
+    return f"setting {name!r} must be {_rule_text(allowed, optional, is_list)}, got {shown!r}{hint}"
+
+
+def _check_scalar(name: str, base: Any, value: Any) -> None:
+    """Refuse a value of the wrong type (``True`` is not a number, ``2.5`` not an int)."""
+    if base is bool:
+        if not isinstance(value, bool):
+            raise SettingsError(f"setting {name!r} must be true or false, got {value!r}")
+    elif base is int:
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise SettingsError(f"setting {name!r} must be int, got {value!r}")
+    elif base is float:
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise SettingsError(f"setting {name!r} must be float, got {value!r}")
+    elif base is str:
+        if not isinstance(value, str):
+            raise SettingsError(f"setting {name!r} must be str, got {value!r}")
+    elif base is Path:
+        if not isinstance(value, (str, os.PathLike)):
+            raise SettingsError(f"setting {name!r} must be a path, got {value!r}")
+    elif isinstance(base, type) and not isinstance(value, base):
+        raise SettingsError(f"setting {name!r} must be {_type_name(base)}, got {value!r}")
+
+
+def check_value(name: str, tp: Any, allowed: Allowed | None, value: Any) -> Any:
+    """``value`` if setting ``name`` (of type ``tp``) allows it, else :class:`SettingsError`
+    naming the setting, the value and what is allowed. A list becomes a tuple."""
+    base, optional = _base_type(tp)
+    if value is None:
+        if optional:
+            return None
+        raise SettingsError(f"setting {name!r} cannot be empty")
+    if typing.get_origin(base) is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise SettingsError(f"setting {name!r} must be a list, got {value!r}")
+        value = tuple(value)
+        (item,) = set(typing.get_args(base)) - {Ellipsis}
+        for v in value:
+            _check_scalar(name, item, v)
+        if allowed is not None and not all(allowed.admits(v) for v in value):
+            raise SettingsError(_out_of_range(name, value, allowed, optional, is_list=True))
+        return value
+    _check_scalar(name, base, value)
+    if allowed is not None and not allowed.admits(value):
+        raise SettingsError(_out_of_range(name, value, allowed, optional, is_list=False))
+    return value
+
+
+def check_settings(obj: Any) -> None:
+    """Check every field of the settings dataclass ``obj`` against its type and allowed
+    values (call it from ``__post_init__``): keyword arguments are held to the same
+    ranges as flags and files. Lists are stored as tuples (the dataclass stays hashable)."""
+    types_ = _field_types(type(obj))
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        ok = check_value(f.name, types_[f.name], allowed_values(f), value)
+        if ok is not value:
+            object.__setattr__(obj, f.name, ok)
+
+
+# --------------------------------------------------------------------------- building
 
 
 def _convert(name: str, tp: Any, value: Any) -> Any:
+    """A value from a TOML file or a dict, converted to the field's type where it is
+    unambiguous (``"0.01"`` -> 0.01, ``3.0`` -> 3); the range is checked by the class."""
     base, optional = _base_type(tp)
     if optional and isinstance(value, str) and value.lower() == NONE:
         value = None
@@ -78,41 +287,113 @@ def _convert(name: str, tp: Any, value: Any) -> Any:
             raise SettingsError(f"setting {name!r} must be a whole number, got {value!r}")
         try:
             return base(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise SettingsError(
                 f"setting {name!r} must be {base.__name__}, got {value!r}"
             ) from None
     return value
 
 
+def _unknown(raw_name: str, cls: type, known: Iterable[str]) -> SettingsError:
+    known = sorted(known)
+    hint = did_you_mean(raw_name.replace("-", "_"), known)
+    return SettingsError(
+        f"unknown setting {raw_name!r} for {cls.__name__}{hint}; known: {', '.join(known)}"
+    )
+
+
 def build_settings(cls: type[T], values: Mapping[str, Any]) -> T:
     """An instance of ``cls`` from ``values`` (names with - or _), each converted and checked."""
     types_ = _field_types(cls)
-    known = {f.name for f in dataclasses.fields(cls)}
+    known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     converted = {}
     for raw_name, value in values.items():
         name = raw_name.replace("-", "_")
         if name not in known:
-            raise SettingsError(
-                f"unknown setting {raw_name!r} for {cls.__name__}; "
-                f"known: {', '.join(sorted(known))}"
-            )
+            raise _unknown(raw_name, cls, known)
         converted[name] = _convert(name, types_[name], value)
     return cls(**converted)
 
 
-def read_toml(path: Path, section: str | None = None) -> dict[str, Any]:
-    """The settings of a TOML file (its ``[section]`` table if it has one)."""
+def replace_settings(obj: T, **overrides: Any) -> T:
+    """``dataclasses.replace`` that refuses a misspelled keyword with a did-you-mean
+    (a :class:`SettingsError`, not a ``TypeError``); values are checked by the class."""
+    known = {f.name for f in dataclasses.fields(obj)}  # type: ignore[arg-type]
+    for name in overrides:
+        if name not in known:
+            raise _unknown(name, type(obj), known)
+    return dataclasses.replace(obj, **overrides)  # type: ignore[type-var]
+
+
+def read_toml(
+    path: Path,
+    section: str | None = None,
+    tables: Sequence[str] = CONFIG_TABLES,
+    flat_table: str = FLAT_TABLE,
+) -> dict[str, Any]:
+    """The settings of a TOML file for ``[section]``: that table, or (for ``flat_table``)
+    the keys of a file without tables. A table not in ``tables``, or keys outside any
+    table in a file that has tables, are refused: a misspelled ``[learnr]`` must not be
+    ignored in silence."""
     try:
         with open(path, "rb") as f:
             data = tomllib.load(f)
     except FileNotFoundError:
         raise SettingsError(f"settings file not found: {path}") from None
+    except IsADirectoryError:
+        raise SettingsError(f"settings file {path} is a folder, not a file") from None
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"settings file {path} is not valid TOML: {exc}") from None
-    if section and isinstance(data.get(section), dict):
+    found = [k for k, v in data.items() if isinstance(v, dict)]
+    flat = [k for k, v in data.items() if not isinstance(v, dict)]
+    if section is None:
+        return {k: data[k] for k in flat}
+    known = ", ".join(f"[{t}]" for t in tables)
+    for name in found:
+        if name not in tables:
+            hint = did_you_mean(name, tables, quote=lambda t: f"[{t}]")
+            raise SettingsError(
+                f"settings file {path}: unknown table [{name}]{hint}; known tables: {known}"
+            )
+    if flat and found:
+        raise SettingsError(
+            f"settings file {path}: {', '.join(flat)} outside any table while the file has "
+            f"tables: move {'it' if len(flat) == 1 else 'them'} into one of {known}"
+        )
+    if section in found:
         return dict(data[section])
-    return {k: v for k, v in data.items() if not isinstance(v, dict)}
+    return {k: data[k] for k in flat} if section == flat_table else {}
+
+
+# --------------------------------------------------------------------------- flags
+
+
+def _flag_type(convert: Callable[[str], Any], allowed: Allowed | None, optional: bool) -> Any:
+    """A flag's ``type=``: converts the text and checks it against the setting's allowed
+    values, so argparse refuses it as a usage error naming the flag. An optional setting
+    also takes ``none`` (kept as the string: ``None`` means not given)."""
+
+    def parse(text: str) -> Any:
+        if optional and text.lower() == NONE:
+            return NONE
+        value = convert(text)
+        if allowed is not None and not allowed.admits(value):
+            rule = f"{allowed.describe()} (or none)" if optional else allowed.describe()
+            raise argparse.ArgumentTypeError(f"must be {rule}, got {value!r}{allowed.hint(value)}")
+        return value
+
+    # argparse names the type in "invalid int value": keep the converter's name.
+    parse.__name__ = getattr(convert, "__name__", "value")
+    return parse
+
+
+def flag_type(cls: type, name: str) -> Any:
+    """The ``type=`` of a hand-written flag for field ``name`` of ``cls``: converted and
+    checked against the field's allowed values at parse time."""
+    f = next(f for f in dataclasses.fields(cls) if f.name == name)
+    base, optional = _base_type(_field_types(cls)[name])
+    convert = base if base in (int, float, str, Path) else str
+    return _flag_type(convert, allowed_values(f), optional)
 
 
 def add_settings_arguments(
@@ -125,6 +406,7 @@ def add_settings_arguments(
         if f.name in exclude:
             continue
         base, optional = _base_type(types_[f.name])
+        allowed = allowed_values(f)
         flag = "--" + f.name.replace("_", "-")
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         help_text = f"{f.metadata.get('help', '')} (default: {default})".replace("%", "%%")
@@ -143,7 +425,7 @@ def add_settings_arguments(
                 nargs="+",
                 default=None,
                 help=help_text,
-                type=typing.get_args(base)[0],
+                type=_flag_type(typing.get_args(base)[0], allowed, optional=False),
             )
         else:
             convert = base if base in (int, float, str, Path) else str
@@ -152,19 +434,8 @@ def add_settings_arguments(
                 dest=f.name,
                 default=None,
                 help=help_text,
-                # An optional setting also takes "none" (e.g. --max-policy-lag none).
-                type=_none_or(convert) if optional else convert,
+                type=_flag_type(convert, allowed, optional),
             )
-
-
-def _none_or(convert: Any) -> Any:
-    """A flag type that also takes ``none`` (kept as the string: ``None`` means not given)."""
-
-    def parse(text: str) -> Any:
-        return NONE if text.lower() == NONE else convert(text)
-
-    parse.__name__ = getattr(convert, "__name__", "value")
-    return parse
 
 
 def settings_from_args(
@@ -178,11 +449,14 @@ def settings_from_args(
     values: dict[str, Any] = dict(defaults or {})
     if config:
         values.update(read_toml(config, section))
-    for f in dataclasses.fields(cls):
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
         given = getattr(args, f.name, None)
         if given is not None:
             values[f.name] = given
     return build_settings(cls, values)
+
+
+# --------------------------------------------------------------------------- docs
 
 
 def describe(cls: type) -> list[tuple[str, Any, str]]:
@@ -194,9 +468,19 @@ def describe(cls: type) -> list[tuple[str, Any, str]]:
     return out
 
 
+def allowed_text(cls: type, name: str) -> str:
+    """What setting ``name`` of ``cls`` allows, as errors say it (``at least 1 (or none)``)."""
+    f = next(f for f in dataclasses.fields(cls) if f.name == name)
+    base, optional = _base_type(_field_types(cls)[name])
+    allowed = allowed_values(f)
+    if allowed is None:
+        return "true or false" if base is bool else _type_name(base)
+    return _rule_text(allowed, optional, typing.get_origin(base) is tuple)
+
+
 def markdown_table(cls: type) -> str:
     """The settings of ``cls`` as a Markdown table (the README's, kept equal by a test)."""
-    rows = ["| setting | default | |", "| --- | --- | --- |"]
+    rows = ["| setting | default | allowed | |", "| --- | --- | --- | --- |"]
     for name, default, help_text in describe(cls):
         if default is None:
             shown = "none"
@@ -204,5 +488,6 @@ def markdown_table(cls: type) -> str:
             shown = ", ".join(map(str, default))
         else:
             shown = str(default)
-        rows.append(f"| `{name.replace('_', '-')}` | {shown} | {help_text} |")
+        allowed = allowed_text(cls, name)
+        rows.append(f"| `{name.replace('_', '-')}` | {shown} | {allowed} | {help_text} |")
     return "\n".join(rows)

@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..settings import at_least, check_settings, checked, flag_type
 from ._common import add_root_argument
 
 
@@ -14,18 +15,27 @@ from ._common import add_root_argument
 class MonitorConfig:
     #: The training root to watch.
     root: Path
-    #: Seconds between refreshes (the seed monitor's 2).
-    refresh: float = 2.0
+    #: Seconds between refreshes (the seed monitor's 2; a tenth of a second at least, so
+    #: that the monitor stays cheap beside the games).
+    refresh: float = checked(2.0, at_least(0.1))
     #: Print one frame and exit.
     once: bool = False
     #: Print the figures as one JSON object and exit.
     json: bool = False
 
+    def __post_init__(self) -> None:
+        check_settings(self)
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("monitor", help="live dashboard of a training root", description=__doc__)
     add_root_argument(p)
-    p.add_argument("--refresh", type=float, default=2.0, help="seconds between refreshes (2)")
+    p.add_argument(
+        "--refresh",
+        type=flag_type(MonitorConfig, "refresh"),
+        default=2.0,
+        help="seconds between refreshes (2)",
+    )
     p.add_argument("--once", action="store_true", help="print one frame and exit")
     p.add_argument("--json", action="store_true", help="print the figures as JSON and exit")
     p.set_defaults(run=lambda a: run(MonitorConfig(a.root, a.refresh, a.once, a.json)))
@@ -38,6 +48,7 @@ def run(config: MonitorConfig) -> int:
     from ..monitor.snapshot import Watcher
 
     watcher = Watcher(config.root)
+    watcher.root.check(write=False)  # a file given as --root: one error line, not "no root yet"
     if config.json:
         print(json.dumps(watcher.take().to_json()))
         return 0

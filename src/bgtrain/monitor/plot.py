@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from .._fs import atomic_write
 from ..errors import BgtrainError
 from ..root import TrainingRoot
 
@@ -136,35 +137,53 @@ def figure(root: TrainingRoot):  # -> matplotlib.figure.Figure
     return fig
 
 
-def write(root: str | Path | TrainingRoot, out: Path) -> Path:
-    """Write the curves to ``out``: ``.png`` (or ``.svg``/``.pdf``), or ``.html``."""
+def _render(root: TrainingRoot, out: Path) -> bytes:
+    """The output file's bytes: the picture, or an HTML page around it."""
     import matplotlib.pyplot as plt
 
-    root = TrainingRoot.at(root)
     fig = figure(root)
-    out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        if out.suffix.lower() in (".html", ".htm"):
-            buf = io.BytesIO()
-            fig.savefig(buf, format="png", dpi=110)
-            games, batches = read_events(root)
-            img = base64.b64encode(buf.getvalue()).decode("ascii")
-            last = batches[-1] if batches else {}
-            rows = "".join(
-                f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>"
-                for k, v in last.items()
-                if k != "episodes"
-            )
-            out.write_text(
-                "<!doctype html><meta charset='utf-8'><title>bgtrain report</title>"
-                f"<h1>bgtrain: {html.escape(str(root.path))}</h1>"
-                f"<p>{len(games)} games, {len(batches)} batches.</p>"
-                f"<img alt='learning curves' src='data:image/png;base64,{img}'>"
-                f"<h2>Last batch</h2><table>{rows}</table>",
-                encoding="utf-8",
-            )
-        else:
-            fig.savefig(out, dpi=110)
+        buf = io.BytesIO()
+        if out.suffix.lower() not in (".html", ".htm"):
+            kind = out.suffix.lstrip(".").lower() or "png"
+            try:
+                fig.savefig(buf, format=kind, dpi=110)
+            except ValueError as exc:  # matplotlib: "Format 'x' is not supported"
+                raise BgtrainError(
+                    f"cannot draw {out}: {exc}; use .png, .svg, .pdf or .html"
+                ) from None
+            return buf.getvalue()
+        fig.savefig(buf, format="png", dpi=110)
     finally:
         plt.close(fig)
+    games, batches = read_events(root)
+    img = base64.b64encode(buf.getvalue()).decode("ascii")
+    last = batches[-1] if batches else {}
+    rows = "".join(
+        f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>"
+        for k, v in last.items()
+        if k != "episodes"
+    )
+    return (
+        "<!doctype html><meta charset='utf-8'><title>bgtrain report</title>"
+        f"<h1>bgtrain: {html.escape(str(root.path))}</h1>"
+        f"<p>{len(games)} games, {len(batches)} batches.</p>"
+        f"<img alt='learning curves' src='data:image/png;base64,{img}'>"
+        f"<h2>Last batch</h2><table>{rows}</table>"
+    ).encode()
+
+
+def write(root: str | Path | TrainingRoot, out: Path) -> Path:
+    """Write the curves to ``out``: ``.png`` (or ``.svg``/``.pdf``), or ``.html``.
+
+    Drawn in memory first, then written whole or not at all: a full disk or a read-only
+    folder leaves no empty or half-written file behind, and the error names ``out``.
+    """
+    root = TrainingRoot.at(root)
+    data = _render(root, out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(out, lambda f: f.write(data), fsync=False)
+    except OSError as exc:  # name the output, not the temp file beside it (or nothing)
+        raise OSError(exc.errno, exc.strerror, str(out)) from exc
     return out

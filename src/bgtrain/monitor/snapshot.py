@@ -215,6 +215,8 @@ class Watcher:
     def take(self) -> Snapshot:
         now = time.time()
         if not self.root.path.is_dir():
+            # A root that is a file is not "a root not made yet": say so (RootError).
+            self.root.check(write=False)
             return Snapshot(str(self.root.path), False, now, self.started)
         buffer, self._buffer_names = _folder(self.root.buffer, self._buffer_names)
         count, size = self.spool.archive_totals()
