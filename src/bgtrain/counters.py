@@ -1,16 +1,30 @@
 """What the learner leaves for other processes to read (torch-free): its running totals
-in ``state/counters.json`` and its heartbeat in ``state/heartbeat.json``."""
+in ``state/counters.json`` and its heartbeat in ``state/heartbeat.json``.
+
+The totals are saved after each batch is published and archived, so a learner killed in
+between leaves them behind the root. At start-up :func:`load_counters` repairs them
+upward to what the root itself proves (archived files, set-aside files, the latest
+model's own totals), so the figures the monitor shows add up.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._fs import atomic_write_text
 from .root import TrainingRoot
+
+if TYPE_CHECKING:
+    from .models import ModelStore
+    from .spool import Spool
+
+logger = logging.getLogger(__name__)
 
 COUNTERS_NAME = "counters.json"
 HEARTBEAT_NAME = "heartbeat.json"
@@ -50,6 +64,92 @@ def read_counters(root: str | Path | TrainingRoot) -> LearnerCounters:
     return LearnerCounters.load(TrainingRoot.at(root).state / COUNTERS_NAME)
 
 
+# ---------------------------------------------------------------------- start-up repair
+
+
+@dataclass(frozen=True)
+class RootFacts:
+    """Lower bounds on the learner's totals that a root proves whatever ``counters.json``
+    says: every archived file was trained once, set-aside files were counted when set
+    aside (requeue only lowers these), and each model carries the totals it was trained
+    with (key ``counters`` of its meta: ``batches``, ``games``, ``samples``)."""
+
+    archived: int = 0
+    stale: int = 0
+    quarantined: int = 0
+    model: Mapping[str, Any] = field(default_factory=dict)
+
+
+def root_facts(spool: Spool, store: ModelStore) -> RootFacts:
+    """What ``spool``'s root proves now (run under the learner lock, after recovery)."""
+    counts = spool.counts()
+    try:
+        model = dict(store.load().meta.counters)
+    except Exception:  # no model yet, or unreadable: the learner reports that itself
+        model = {}
+    return RootFacts(counts.archive, counts.stale, counts.quarantine, model)
+
+
+def _whole(value: Any) -> int:
+    """A model meta total as a count (anything else proves nothing: 0)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def repair_counters(
+    counters: LearnerCounters, facts: RootFacts
+) -> tuple[LearnerCounters, list[str]]:
+    """``counters`` raised to ``facts`` (never lowered), and what was raised, as
+    ``"name old -> new (source)"``."""
+    floors = {
+        "files_processed": (
+            max(facts.archived, _whole(facts.model.get("games"))),
+            "archive/ and the model",
+        ),
+        "batches_trained": (_whole(facts.model.get("batches")), "the model"),
+        "total_samples": (_whole(facts.model.get("samples")), "the model"),
+        "files_skipped_old": (facts.stale, "stale/"),
+        "files_quarantined": (facts.quarantined, "quarantine/"),
+    }
+    changes: dict[str, int] = {}
+    repairs = []
+    for name, (floor, source) in floors.items():
+        old = getattr(counters, name)
+        if floor > old:
+            changes[name] = floor
+            repairs.append(f"{name} {old} -> {floor} ({source})")
+    if not changes:
+        return counters, []
+    repaired = dataclasses.replace(counters, **changes)
+    # The lost batches' losses and times are unknown: assume they were like the known
+    # ones, so the average loss and samples/s the monitor shows stay what they were.
+    if counters.batches_trained and repaired.batches_trained > counters.batches_trained:
+        repaired.loss_sum *= repaired.batches_trained / counters.batches_trained
+    if counters.total_samples and repaired.total_samples > counters.total_samples:
+        repaired.total_processing_time *= repaired.total_samples / counters.total_samples
+    return repaired, repairs
+
+
+def load_counters(spool: Spool, store: ModelStore) -> LearnerCounters:
+    """``state/counters.json``, repaired upward to what the root proves (and saved so
+    that readers see the repaired figures at once). Logs what was repaired."""
+    path = spool.root.state / COUNTERS_NAME
+    counters, repairs = repair_counters(LearnerCounters.load(path), root_facts(spool, store))
+    if repairs:
+        logger.warning(
+            "%s was behind the root (a learner stopped before saving it); repaired: %s",
+            path,
+            "; ".join(repairs),
+        )
+        try:
+            counters.save(path)
+        except OSError as exc:  # saved again after the next batch
+            logger.warning("cannot save the repaired counters to %s: %s", path, exc)
+    return counters
+
+
+# ---------------------------------------------------------------------- heartbeat
+
+
 def write_heartbeat(root: str | Path | TrainingRoot, record: dict[str, Any]) -> None:
     path = TrainingRoot.at(root).state / HEARTBEAT_NAME
     atomic_write_text(path, json.dumps(record), fsync=False)
@@ -61,3 +161,35 @@ def read_heartbeat(root: str | Path | TrainingRoot) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return record if isinstance(record, dict) else None
+
+
+class OutageLog:
+    """Says once that a repeated background task fails, and once that it works again.
+
+    A background thread that retries every beat (disk full, a folder gone for a while)
+    must neither die nor log a line per beat: ``failed`` warns at the first failure of
+    an outage, ``succeeded`` logs the end of an outage (both at WARNING, so whoever saw
+    the first line sees the second).
+    """
+
+    def __init__(self, what: str, log: logging.Logger = logger) -> None:
+        self.what = what
+        self.failures = 0  # in the current outage
+        self._log = log
+
+    def failed(self, exc: BaseException) -> None:
+        self.failures += 1
+        if self.failures == 1:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            self._log.warning(
+                "%s failed (%s); retrying, said once until it works again",
+                self.what,
+                reason,
+                # An OS error is the disk's or the folder's; anything else is a bug to show.
+                exc_info=None if isinstance(exc, OSError) else exc,
+            )
+
+    def succeeded(self) -> None:
+        if self.failures:
+            self._log.warning("%s works again after %d failed attempt(s)", self.what, self.failures)
+            self.failures = 0
