@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -106,6 +107,42 @@ def test_crashing_again_during_recovery_is_still_safe(tmp_path):
     assert_each_episode_trained_exactly_once(tmp_path, names)
 
 
+def fill_buffer_with_bad_files(root: Path) -> dict[str, float]:
+    """The valid episodes of fill_buffer, plus two files that go to quarantine."""
+    names = fill_buffer(root)
+    buffer = TrainingRoot(root).buffer
+    for i, name in enumerate(("game_bad_empty.npz", "game_bad_zip.npz")):
+        (buffer / name).write_bytes(b"" if i == 0 else b"PK\x03\x04 truncated")
+        os.utime(buffer / name, ns=((2 * i + 1) * 10**9, (2 * i + 1) * 10**9))  # mid-batch
+    return names
+
+
+def test_a_crash_at_every_step_never_leaves_a_set_aside_file_without_its_reason(tmp_path):
+    """Guarantee 2 for quarantine: kill the learner before each of its moves, including
+    between a file's move and its reason (before the fix a crash there left a quarantined
+    file with no NAME.reason.json), restart it: each bad file is in quarantine/ once, with
+    its reason, and each good one trained once."""
+    clean = run_worker(_fresh(tmp_path / "count", fill_buffer_with_bad_files), 0)
+    total_steps = int(clean.stdout.split()[-1])
+    for crash_at in range(1, total_steps + 1):
+        root = tmp_path / f"crash{crash_at}"
+        names = fill_buffer_with_bad_files(root)
+        assert run_worker(root, crash_at).returncode == CRASH_EXIT, crash_at
+        assert run_worker(root, 0).returncode == 0, crash_at
+        tr = TrainingRoot(root)
+        quarantined = sorted(p.name for p in tr.quarantine.glob("*.npz"))
+        assert quarantined == ["game_bad_empty.npz", "game_bad_zip.npz"], crash_at
+        for name in quarantined:
+            reason = Spool(root).reason(tr.quarantine / name)
+            assert reason is not None and reason["name"] == name, (crash_at, name)
+        archived = sorted(p.name for p in tr.archive.rglob("*.npz"))
+        assert archived == sorted(names), crash_at
+        in_batches = Counter()
+        for version in ModelStore(root).versions():
+            in_batches.update(ModelStore(root).load(version).meta.batch)
+        assert in_batches == Counter(list(names)), crash_at
+
+
 def _fresh(root: Path, fill) -> Path:
     fill(root)
     return root
@@ -176,6 +213,9 @@ def test_recover_root_cleans_only_the_learners_own_temp_files(tmp_path):
         path.write_bytes(b"partial")
     writer_temp = tr.buffer / ".game_x.npz.9-aa.tmp"  # a game may still be writing it
     writer_temp.write_bytes(b"partial")
-    recovery = recover_root(Spool(tr), ModelStore(tr))
-    assert sorted(recovery.temps_removed) == sorted(own)
+    dead_writer_temp = tr.buffer / ".game_y.npz.8-bb.tmp"  # its writer died an hour ago
+    dead_writer_temp.write_bytes(b"partial")
+    os.utime(dead_writer_temp, (time.time() - 3600, time.time() - 3600))
+    recovery = recover_root(Spool(tr), ModelStore(tr), stale_temp_age=900)
+    assert sorted(recovery.temps_removed) == sorted([*own, dead_writer_temp])
     assert writer_temp.exists()

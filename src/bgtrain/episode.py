@@ -30,6 +30,12 @@ OUTCOMES = ("Victory", "Defeat", "Tie")
 
 #: A log-probability is <= 0; float32 rounding may put log(1) a hair above it.
 LOGP_TOLERANCE = 1e-4
+#: The largest magnitude accepted in ``states``, ``rewards`` and ``last_state``. Values
+#: beyond it are finite in float32 but overflow the learner's statistics (a reward of
+#: 3e38 makes the value loss infinite, an observation of 1e30 makes its running variance
+#: infinite): such a file would poison the model, so it is refused as invalid. Real games
+#: stay far below it; scale values down if yours does not.
+MAX_ABS_VALUE = 1e9
 
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9-]+")
 
@@ -91,7 +97,9 @@ def _require_real(key: str, arr: np.ndarray, expected: str) -> None:
         raise InvalidEpisodeError(f"'{key}' has dtype {arr.dtype}; expected {expected}")
 
 
-def _as_finite_float32(key: str, arr: np.ndarray, expected: str) -> np.ndarray:
+def _as_finite_float32(
+    key: str, arr: np.ndarray, expected: str, bound: float | None = None
+) -> np.ndarray:
     _require_real(key, arr, expected)
     for label, bad in (("NaN", np.isnan(arr)), ("Inf", np.isinf(arr))):
         if bad.any():
@@ -103,6 +111,15 @@ def _as_finite_float32(key: str, arr: np.ndarray, expected: str) -> np.ndarray:
         if overflow.any():
             raise InvalidEpisodeError(
                 f"'{key}' value at {_first_bad(overflow)} is too large for float32"
+            )
+    if bound is not None:
+        outside = np.abs(out) > bound
+        if outside.any():
+            where = _first_bad(outside)
+            value = float(out[tuple(np.argwhere(outside)[0])])
+            raise InvalidEpisodeError(
+                f"'{key}' value at {where} is {value:.3g}, outside +-{bound:.0e} "
+                "(the largest magnitude bgtrain trains on; scale the game's values down)"
             )
     return out
 
@@ -215,8 +232,8 @@ def validate_arrays(
     if t == 0:
         raise InvalidEpisodeError("episode is empty (T = 0 steps)")
     _check_obs_dim(states.shape[1], obs_dim)
-    states = _as_finite_float32("states", states, "float32")
-    rewards = _as_finite_float32("rewards", rewards, "float32")
+    states = _as_finite_float32("states", states, "float32", MAX_ABS_VALUE)
+    rewards = _as_finite_float32("rewards", rewards, "float32", MAX_ABS_VALUE)
     actions = _as_actions(actions, n_actions)
 
     logp = None
@@ -253,7 +270,7 @@ def validate_arrays(
             raise InvalidEpisodeError(
                 f"'last_state' must have shape ({states.shape[1]},), got {raw.shape}"
             )
-        last_state = _as_finite_float32("last_state", raw, "float32")
+        last_state = _as_finite_float32("last_state", raw, "float32", MAX_ABS_VALUE)
 
     meta = _parse_meta(np.asarray(arrays["meta"])) if "meta" in arrays else {}
     meta.pop("format", None)

@@ -10,14 +10,13 @@ fallback; while it trains, ``max_workers`` threads load and validate the next fi
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -25,15 +24,25 @@ import numpy as np
 
 from . import reporting
 from .config import LearnerSettings
-from .counters import COUNTERS_NAME, HEARTBEAT_S, LearnerCounters, write_heartbeat
+from .counters import (
+    COUNTERS_NAME,
+    HEARTBEAT_NAME,
+    HEARTBEAT_S,
+    LearnerCounters,
+    OutageLog,
+    load_counters,
+    write_heartbeat,
+)
 from .episode import Episode, load_episode
+from .errors import NonFiniteTrainingError, PoisonedBatchError, TrainingStopped
 from .lock import LearnerLock
 from .models import LoadedModel, ModelStore
 from .pipeline import BatchLimits, BatchResult, LoadedEpisode, TrainedModel, recover_root, run_batch
 from .root import DEFAULT_ROOT, TrainingRoot
 from .safe_npz import SizeLimits
+from .settings import replace_settings
 from .spool import Spool, is_episode_name
-from .trainer import Trainer, TrainMetrics
+from .trainer import Trainer, TrainerState, TrainMetrics
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +51,14 @@ logger = logging.getLogger(__name__)
 #: "moved out" events that the learner's own claim just caused.
 FAST_POLL_S = 0.02
 FAST_POLL_WINDOW_S = 1.0
+#: After a failed cycle the learner waits before the next one, doubling from the first to
+#: the last of these while the failure lasts (a full disk, a model file held open).
+FAILURE_BACKOFF_S = (0.5, 30.0)
+#: A stop lets the batch in hand finish for this long, then interrupts its training (the
+#: batch goes back to buffer/): a batch takes well under a second, a huge game minutes.
+STOP_GRACE_S = 2.0
+#: How often a running learner looks for writers' old temp files in buffer/.
+TEMP_SWEEP_S = 60.0
 
 
 def _quiet_watchdog_stop_race(record: logging.LogRecord) -> bool:
@@ -57,7 +74,9 @@ class _Prefetcher:
     """Loads and validates buffer files on worker threads while the learner trains.
 
     A claim renames a file into ``processing/``: same inode, size and mtime, so a result
-    loaded from ``buffer/`` is reused when those still match; anything else is loaded anew.
+    loaded from ``buffer/`` is reused when those still match and the load succeeded. A
+    failed early load is never reused: the worker may have looked in ``buffer/`` after the
+    claim had moved the file ("file not found"), so the file is loaded again where it is.
     """
 
     def __init__(self, workers: int, limits: SizeLimits) -> None:
@@ -92,9 +111,12 @@ class _Prefetcher:
         if entry is not None:
             try:
                 st = path.lstat()
-                if (st.st_ino, st.st_size, st.st_mtime_ns) == entry[0]:
-                    return entry[1].result()
-            except OSError:
+                future = entry[1]
+                if (st.st_ino, st.st_size, st.st_mtime_ns) == entry[0] and (
+                    future.exception() is None
+                ):
+                    return future.result()
+            except (OSError, CancelledError):
                 pass
         return load_episode(path, limits=self._limits)
 
@@ -124,7 +146,7 @@ class BackgroundLearner:
         **overrides: Any,
     ) -> None:
         self.root = TrainingRoot.at(root)
-        self.settings = dataclasses.replace(settings or LearnerSettings(), **overrides)
+        self.settings = replace_settings(settings or LearnerSettings(), **overrides)
         self.enable_model_training = enable_model_training
         self._console = (
             console if console is not None else (print if self.settings.verbose else None)
@@ -148,6 +170,15 @@ class BackgroundLearner:
         self._last_report = 0.0
         self._last_batch_end = -math.inf
         self._tensorboard = None
+        #: The trainer's state before the batch in hand: a failed publish goes back to it.
+        self._before_batch: TrainerState | None = None
+        self._failures = 0
+        self._last_sweep = time.monotonic()
+        self._stop_requested_at = math.inf
+        #: OS errors met while stopping (final heartbeat, counters): nothing is lost, but
+        #: the CLI reports them.
+        self.stop_errors: list[OSError] = []
+        self._housekeeping_outage = OutageLog("the learner's status report or temp sweep", logger)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -159,15 +190,16 @@ class BackgroundLearner:
         """Lock, recover, load the latest model, start watching and the worker thread."""
         if self.running:
             return False
+        self.root.check(write=True)
         self._lock.acquire()
         try:
-            recovery = recover_root(self.spool, self.store)
+            recovery = recover_root(self.spool, self.store, self.settings.stale_temp_age)
             if recovery.archived or recovery.returned:
                 self._say(
                     f"[BG_LEARNER] Recovered an interrupted batch: {len(recovery.archived)} "
                     f"archived (already trained), {len(recovery.returned)} back to the buffer"
                 )
-            self.counters = LearnerCounters.load(self.root.state / COUNTERS_NAME)
+            self.counters = load_counters(self.spool, self.store)
             self._load_latest_model()
             if self.settings.torch_threads:
                 import torch
@@ -197,25 +229,40 @@ class BackgroundLearner:
         """
         if not self._lock.is_held:
             return
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-        if self._heartbeat is not None:
-            self._heartbeat.join(timeout)
-            self._heartbeat = None
-        write_heartbeat(self.root, self._heartbeat_record("stopped"))
-        if self._observer is not None:
-            self._observer.stop()
-            self._observer.join(timeout=5)
-            self._observer = None
-        if self._prefetcher is not None:
-            self._prefetcher.shutdown()
-        if self._tensorboard is not None:
-            self._tensorboard.close()
-            self._tensorboard = None
-        self.counters.save(self.root.state / COUNTERS_NAME)
-        self._lock.release()
+        try:
+            self._stop_requested_at = time.monotonic()
+            self._stop.set()
+            self._wake.set()
+            if self._thread is not None:
+                self._thread.join(timeout)
+            if self._heartbeat is not None:
+                self._heartbeat.join(timeout)
+                self._heartbeat = None
+            if self._observer is not None:
+                self._observer.stop()
+                self._observer.join(timeout=5)
+                self._observer = None
+            if self._prefetcher is not None:
+                self._prefetcher.shutdown()
+            if self._tensorboard is not None:
+                self._tensorboard.close()
+                self._tensorboard = None
+            # A full disk must not keep the lock: the counters are repaired at the next
+            # start, and a heartbeat that is not rewritten goes stale on its own.
+            for what, write in (
+                (
+                    "heartbeat",
+                    lambda: write_heartbeat(self.root, self._heartbeat_record("stopped")),
+                ),
+                ("counters", lambda: self.counters.save(self.root.state / COUNTERS_NAME)),
+            ):
+                try:
+                    write()
+                except OSError as exc:
+                    logger.warning("could not write the final %s at stop: %s", what, exc)
+                    self.stop_errors.append(exc)
+        finally:
+            self._lock.release()
         self._say("[BG_LEARNER] Stopped")
 
     @property
@@ -265,19 +312,63 @@ class BackgroundLearner:
             self._wake.clear()
             try:
                 worked = self.run_once()
+            except TrainingStopped:
+                break  # the batch is back in buffer/
             except Exception as exc:
-                self.counters.errors += 1
-                logger.exception("learner cycle failed")
-                self._say(f"[BG_LEARNER] [ERROR] Processing error: {exc}")
-                worked = False
-            self._maybe_report()
+                self._cycle_failed(exc)
+                self._stop.wait(self._backoff())
+                continue
+            if self._failures:
+                self._say(f"[BG_LEARNER] Recovered after {self._failures} failed cycle(s)")
+                logger.warning("learner cycles work again after %d failure(s)", self._failures)
+                self._failures = 0
+            self._housekeeping()
             if worked:
                 self._idle.clear()
                 self._last_batch_end = time.monotonic()
                 continue
+            if self.spool.settling:  # a file waits to settle: not idle, look again soon
+                self._idle.clear()
+                self._wake.wait(min(self.settings.settle_time, self.settings.poll_interval))
+                continue
             self._idle.set()
             recent = time.monotonic() - self._last_batch_end < FAST_POLL_WINDOW_S
             self._wake.wait(FAST_POLL_S if recent else self.settings.poll_interval)
+
+    def _cycle_failed(self, exc: Exception) -> None:
+        """Count a failed cycle; a traceback the first time, one line while it lasts."""
+        self.counters.errors += 1
+        self._failures += 1
+        if self._failures == 1:
+            logger.exception("learner cycle failed (the batch went back to buffer/)")
+            self._say(f"[BG_LEARNER] [ERROR] Processing error: {exc}")
+        else:
+            logger.warning("learner cycle failed again (%d in a row): %s", self._failures, exc)
+        if self._failures in (1, 10) or self._failures % 100 == 0:
+            self._say(
+                f"[BG_LEARNER] [ERROR] {self._failures} failed cycle(s) in a row; retrying in "
+                f"{self._backoff():g}s: {exc}"
+            )
+
+    def _backoff(self) -> float:
+        first, most = FAILURE_BACKOFF_S
+        return min(most, first * 2 ** max(0, self._failures - 1))
+
+    def _housekeeping(self) -> None:
+        """The status report and the temp sweep: a failure there (a closed console, a
+        folder that cannot be listed) is said once and never ends the learner's thread."""
+        try:
+            self._maybe_report()
+            self._maybe_sweep_temps()
+        except Exception as exc:
+            self._housekeeping_outage.failed(exc)
+        else:
+            self._housekeeping_outage.succeeded()
+
+    def _maybe_sweep_temps(self) -> None:
+        if time.monotonic() - self._last_sweep >= TEMP_SWEEP_S:
+            self._last_sweep = time.monotonic()
+            self.spool.remove_writer_temps(self.settings.stale_temp_age)
 
     def run_once(self) -> bool:
         """One cycle; ``True`` if a batch was claimed. (The thread calls this in a loop.)"""
@@ -291,12 +382,19 @@ class BackgroundLearner:
             obs_dim=self.trainer.obs_dim if self.trainer else None,
             n_actions=self.trainer.n_actions if self.trainer else s.n_actions,
             size=s.size_limits,
+            settle_time=s.settle_time,
         )
         started = time.perf_counter()
         self._busy = True
         try:
             result = run_batch(
-                self.spool, self.store, self._train, limits, self._why_stale, self._prefetcher.load
+                self.spool,
+                self.store,
+                self._train,
+                limits,
+                self._why_stale,
+                self._prefetcher.load,
+                discard=self._discard,
             )
         finally:
             self._busy = False
@@ -314,22 +412,64 @@ class BackgroundLearner:
         episodes = [item.episode for item in batch]
         if self.trainer is None:
             self.trainer = self._new_trainer(episodes)
+        self._before_batch = self.trainer.snapshot()
+        try:
+            metrics = self.trainer.train(episodes, should_stop=self._abandon_batch)
+            arrays = self.trainer.export()
+        except NonFiniteTrainingError as exc:
+            self.trainer.restore(self._before_batch)
+            raise self._poisoned(episodes, exc) from exc
+        except BaseException:
+            self.trainer.restore(self._before_batch)
+            raise
+        self.last_metrics = metrics
         self.last_lags = [
             self.model_version - ep.policy_version if ep.policy_version is not None else 0
             for ep in episodes
         ]
-        self.last_metrics = self.trainer.train(episodes)
         c = self.counters
         counters = {
             "batches": c.batches_trained + 1,
             "games": c.files_processed + len(episodes),
-            "samples": c.total_samples + self.last_metrics.n_samples,
+            "samples": c.total_samples + metrics.n_samples,
         }
         envs = {ep.meta.get("env") for ep in episodes} - {None}
         extra = {"env": envs.pop()} if len(envs) == 1 else {}
-        return TrainedModel(
-            self.trainer.export(), self.trainer.meta(counters=counters, extra=extra)
+        return TrainedModel(arrays, self.trainer.meta(counters=counters, extra=extra))
+
+    def _abandon_batch(self) -> bool:
+        """A stop came more than STOP_GRACE_S ago: give the batch in hand back."""
+        return time.monotonic() - self._stop_requested_at >= STOP_GRACE_S
+
+    def _poisoned(
+        self, episodes: Sequence[Episode], exc: NonFiniteTrainingError
+    ) -> PoisonedBatchError:
+        """Which episodes made training non-finite: each is tried alone from the last good
+        state. If none is at fault alone, the batch is trained one episode at a time."""
+        assert self.trainer is not None
+        culprits = self.trainer.nonfinite_episodes(episodes)
+        reasons = {
+            i: f"training on it gives non-finite numbers ({why}); the model was kept as it was"
+            for i, why in culprits.items()
+        }
+        if not culprits and len(episodes) == 1:
+            reasons = {0: f"training on it gives non-finite numbers ({exc})"}
+        deferred = [] if reasons else list(range(1, len(episodes)))
+        logger.error(
+            "batch of %d episode(s) gave non-finite training (%s): %d quarantined, %d deferred",
+            len(episodes),
+            exc,
+            len(reasons),
+            len(deferred),
         )
+        return PoisonedBatchError(reasons, deferred, str(exc))
+
+    def _discard(self) -> None:
+        """The batch just trained was not published: go back to the state before it."""
+        if self.trainer is not None and self._before_batch is not None:
+            self.trainer.restore(self._before_batch)
+            logger.warning("the unpublished batch's training was undone; it goes back to buffer/")
+        self.last_metrics = None
 
     def _new_trainer(self, episodes: Sequence[Episode]) -> Trainer:
         """The first model of a root: obs_dim from the episodes, n_actions as configured,
@@ -413,9 +553,23 @@ class BackgroundLearner:
         }
 
     def _beat(self) -> None:
-        """Tell readers (the monitor) that this learner is alive, every HEARTBEAT_S."""
+        """Tell readers (the monitor) that this learner is alive, every HEARTBEAT_S.
+
+        A failed write (disk full, ``state/`` gone for a while) must not end the beat: the
+        monitor would show a learner that keeps training as not running. It is retried at
+        the next beat, with one warning per outage instead of a traceback per beat.
+        """
+        outage = OutageLog(f"writing the heartbeat {self.root.state / HEARTBEAT_NAME}", logger)
+        self._beat_outage = outage
         while not self._stop.is_set():
-            write_heartbeat(self.root, self._heartbeat_record("training" if self._busy else "idle"))
+            try:
+                write_heartbeat(
+                    self.root, self._heartbeat_record("training" if self._busy else "idle")
+                )
+            except Exception as exc:
+                outage.failed(exc)
+            else:
+                outage.succeeded()
             self._stop.wait(HEARTBEAT_S)
 
     def _say(self, text: str) -> None:

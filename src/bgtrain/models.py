@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ._faults import crash_point
 from ._fs import atomic_write, remove_temps
 from .errors import InvalidEpisodeError, InvalidModelError, ModelNotFoundError
 from .root import TrainingRoot
@@ -220,6 +221,7 @@ class ModelStore:
         # History first: if we die between the two writes, the latest file still holds
         # the previous version, and the next publish rewrites this same history slot.
         atomic_write(self.root.history / history_name(version), lambda f: f.write(payload))
+        crash_point("after_history_write")
         atomic_write(self.path, lambda f: f.write(payload))
         self._prune_history()
         return meta

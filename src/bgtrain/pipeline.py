@@ -17,8 +17,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ._faults import crash_point
 from .episode import Episode, check_fits, load_episode
-from .errors import InvalidEpisodeError
+from .errors import InvalidEpisodeError, PoisonedBatchError
 from .models import ModelMeta, ModelStore
 from .safe_npz import DEFAULT_LIMITS, SizeLimits
 from .spool import Recovery, Spool
@@ -38,8 +39,14 @@ class LoadedEpisode(NamedTuple):
     episode: Episode
 
 
-#: Trains on a batch. Called only with valid, fresh episodes.
+#: Trains on a batch. Called only with valid, fresh episodes. All or nothing: when it
+#: raises, the weights are as before the call. It raises PoisonedBatchError to name the
+#: episodes that cannot be trained on (the pipeline quarantines or defers them and calls
+#: it again with the rest).
 TrainFn = Callable[[Sequence[LoadedEpisode]], TrainedModel]
+#: Undoes the last successful ``train`` call (its model was not published): a batch
+#: changes the weights once, even when its publish fails and it is trained again.
+DiscardFn = Callable[[], None]
 #: Returns why an episode should not be trained on (too old, too stale), or ``None``.
 StaleFn = Callable[[Path, Episode], "str | None"]
 #: Loads and validates one claimed file (raises InvalidEpisodeError).
@@ -53,6 +60,10 @@ class BatchLimits:
     obs_dim: int | None = None
     n_actions: int | None = None
     size: SizeLimits = DEFAULT_LIMITS
+    #: A file that fails to load while younger than this (seconds since its last change)
+    #: may still be being written in place: it goes back to buffer/ to settle, and is
+    #: quarantined only if it is still bad once it has been left alone this long.
+    settle_time: float = 0.0
 
 
 @dataclass
@@ -64,17 +75,22 @@ class BatchResult:
     archived: list[Path] = field(default_factory=list)
     quarantined: list[Path] = field(default_factory=list)
     stale: list[Path] = field(default_factory=list)
+    #: Put back into buffer/ untrained: unsettled files, and episodes deferred to a later
+    #: batch when a batch had to be trained one episode at a time.
+    returned: list[Path] = field(default_factory=list)
 
 
-def recover_root(spool: Spool, store: ModelStore) -> Recovery:
+def recover_root(spool: Spool, store: ModelStore, stale_temp_age: float | None = None) -> Recovery:
     """Start-up recovery, run under the learner lock before the first claim.
 
-    Creates the root's folders if they are missing.
+    Creates the root's folders if they are missing. With ``stale_temp_age``, writers'
+    dot-temps in ``buffer/`` older than that (seconds) are removed too.
     """
     spool.root.ensure()
     models_temps = store.remove_leftover_temps()
     recovery = spool.recover(store.latest_batch())
-    return recovery._replace(temps_removed=recovery.temps_removed + models_temps)
+    writer_temps = spool.remove_writer_temps(stale_temp_age) if stale_temp_age is not None else []
+    return recovery._replace(temps_removed=recovery.temps_removed + models_temps + writer_temps)
 
 
 def load_batch(
@@ -84,7 +100,8 @@ def load_batch(
     is_stale: StaleFn | None = None,
     load: LoadFn | None = None,
 ) -> tuple[list[LoadedEpisode], BatchResult]:
-    """Validate the claimed files: bad ones to quarantine, stale ones to stale/.
+    """Validate the claimed files: bad ones to quarantine, stale ones to stale/, files
+    that may still be being written back to buffer/.
 
     A batch has one ``obs_dim``: the root model's, or, before there is a model, that of
     its first valid episode.
@@ -98,7 +115,10 @@ def load_batch(
             episode = load(path)
             check_fits(episode, obs_dim, limits.n_actions)
         except InvalidEpisodeError as exc:
-            result.quarantined.append(spool.quarantine(path, exc.reason, exc.error))
+            if spool.is_settling(path, limits.settle_time):
+                result.returned.append(spool.put_back(path, exc.reason, settling=True))
+            else:
+                result.quarantined.append(spool.quarantine(path, exc.reason, exc.error))
             continue
         reason = is_stale(path, episode) if is_stale is not None else None
         if reason is not None:
@@ -110,6 +130,27 @@ def load_batch(
     return good, result
 
 
+def _train_what_can_be(
+    spool: Spool, good: list[LoadedEpisode], train: TrainFn, result: BatchResult
+) -> TrainedModel | None:
+    """``train(good)``; the episodes it names as poison go to quarantine, the deferred
+    back to buffer/, and the rest is trained. ``None`` if nothing is left."""
+    while good:
+        try:
+            return train(good)
+        except PoisonedBatchError as exc:
+            for i, reason in exc.culprits.items():
+                result.quarantined.append(spool.quarantine(good[i].path, reason, str(exc)))
+            for i in exc.deferred:
+                result.returned.append(spool.put_back(good[i].path, str(exc)))
+            gone = set(exc.culprits) | set(exc.deferred)
+            if not gone:
+                raise RuntimeError("train raised PoisonedBatchError naming no episode") from exc
+            good = [item for i, item in enumerate(good) if i not in gone]
+            result.trained = good
+    return None
+
+
 def run_batch(
     spool: Spool,
     store: ModelStore,
@@ -117,24 +158,48 @@ def run_batch(
     limits: BatchLimits = BatchLimits(),
     is_stale: StaleFn | None = None,
     load: LoadFn | None = None,
+    discard: DiscardFn | None = None,
 ) -> BatchResult | None:
-    """One cycle; ``None`` when the buffer is empty."""
-    claimed = spool.claim(limits.max_files, limits.max_steps)
+    """One cycle; ``None`` when the buffer is empty.
+
+    If anything fails after ``train`` returned and before the model listing the batch is
+    published, ``discard`` undoes the training and the batch goes back to ``buffer/``.
+    """
+    claimed = spool.claim(limits.max_files, limits.max_steps, limits.settle_time)
     if not claimed:
         return None
+    crash_point("after_claim")
+    batch: tuple[str, ...] = ()  # set once trained: the names the new version will list
     try:
         good, result = load_batch(spool, claimed, limits, is_stale, load)
-        if not good:
+        trained = _train_what_can_be(spool, good, train, result)
+        if trained is None:
             return result
-        trained = train(good)
-        meta = dataclasses.replace(trained.meta, batch=tuple(item.path.name for item in good))
+        good = result.trained
+        batch = tuple(item.path.name for item in good)
+        meta = dataclasses.replace(trained.meta, batch=batch)
         result.published = store.publish(trained.arrays, meta)
+        crash_point("between_publish_and_archive")
         result.archived = spool.archive(item.path for item in good)
         return result
     except BaseException:
-        # Interrupted or failed: the batch in hand is archived if published, else returned.
-        try:
-            spool.recover(store.latest_batch())
-        except Exception:
-            logger.exception("could not put the interrupted batch back; start-up recovery will")
+        # Interrupted or failed: the batch in hand is archived if published, else returned
+        # (and its training undone).
+        _put_batch_back(spool, store, batch, discard)
         raise
+
+
+def _put_batch_back(
+    spool: Spool, store: ModelStore, batch: tuple[str, ...], discard: DiscardFn | None
+) -> None:
+    try:
+        latest = store.latest_batch()
+    except Exception:  # unreadable: start-up recovery will sort the files out
+        latest = None
+    published = latest is not None and bool(batch) and set(batch) <= latest
+    if batch and discard is not None and not published:
+        discard()
+    try:
+        spool.recover(latest if latest is not None else store.latest_batch())
+    except Exception:
+        logger.exception("could not put the interrupted batch back; start-up recovery will")

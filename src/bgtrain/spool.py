@@ -35,7 +35,8 @@ from itertools import islice
 from pathlib import Path
 from typing import Literal, NamedTuple
 
-from ._fs import atomic_write_text, move_into, remove_temps
+from ._faults import crash_point
+from ._fs import atomic_write_text, free_name, is_temp_name, move_into, remove_temps
 from .episode import episode_steps
 from .errors import SpoolError
 from .root import TrainingRoot
@@ -111,6 +112,8 @@ class Spool:
         self._day_cache: dict[str, _DayCount] = {}
         #: Waiting names, oldest first, as last listed (see _listing).
         self._waiting: deque[str] = deque()
+        #: Files put back to settle (see put_back): not claimed again until settled.
+        self._settling: set[str] = set()
 
     # ------------------------------------------------------------------ claiming
 
@@ -131,9 +134,15 @@ class Spool:
         """The batch in ``processing/`` (empty unless a batch is in hand or a learner died)."""
         return sorted(Path(e.path) for e in episode_entries(self.root.processing))
 
-    def claim(self, max_files: int = 10, max_steps: int | None = None) -> list[Path]:
+    def claim(
+        self, max_files: int = 10, max_steps: int | None = None, settle_time: float = 0.0
+    ) -> list[Path]:
         """Move the oldest waiting episodes into ``processing/``: at most ``max_files``,
         and at most ``max_steps`` steps in all (but always one file, however long).
+
+        A file put back to settle (:meth:`put_back`) is skipped while it changed less than
+        ``settle_time`` seconds ago; a file that cannot be moved (on Windows: still open
+        in its writer) is left for a later claim.
 
         Raises :class:`SpoolError` if ``processing/`` still holds an earlier batch.
         """
@@ -150,7 +159,11 @@ class Spool:
         steps = 0
         listing = self._listing(max_files)
         while listing and len(batch) < max_files:
-            path = self.root.buffer / listing[0]
+            name = listing[0]
+            path = self.root.buffer / name
+            if name in self._settling and self.is_settling(path, settle_time):
+                listing.popleft()  # listed again once it has settled
+                continue
             if max_steps is not None:
                 # Unreadable files count as 0 steps: they are claimed to be quarantined.
                 t = episode_steps(path, self.limits) or 0
@@ -163,7 +176,76 @@ class Spool:
             except FileNotFoundError:  # requeued or removed since it was listed
                 if not listing:
                     listing = self._listing(max_files)
+                continue
+            except PermissionError:  # Windows: its writer still has it open
+                logger.info("%s is still open elsewhere; it is claimed later", name)
+                continue
+            self._settling.discard(name)
         return batch
+
+    @property
+    def settling(self) -> frozenset[str]:
+        """Names put back to settle, still in ``buffer/`` and not claimed since."""
+        self._settling = {n for n in self._settling if os.path.lexists(self.root.buffer / n)}
+        return frozenset(self._settling)
+
+    @staticmethod
+    def is_settling(path: Path, settle_time: float) -> bool:
+        """Whether ``path`` changed less than ``settle_time`` seconds ago: a file that fails
+        to load then may be a copy still in progress (cp, scp, a network share)."""
+        try:
+            age = time.time() - os.lstat(path).st_mtime
+        except OSError:
+            return False
+        return age < settle_time
+
+    def put_back(self, path: Path, why: str, settling: bool = False) -> Path:
+        """Return a claimed file to ``buffer/`` untrained (its name and age kept).
+
+        ``settling``: it failed to load while young; :meth:`claim` leaves it until it has
+        been unchanged for the settle time, and it is quarantined if it fails again then.
+        """
+        back = move_into(path, self.root.buffer)
+        if settling:
+            self._settling.add(back.name)
+            logger.info(
+                "%s back to buffer/ to settle (it may still be written): %s", path.name, why
+            )
+        else:
+            logger.info("%s back to buffer/ for a later batch: %s", path.name, why)
+        return back
+
+    def remove_writer_temps(self, older_than: float) -> list[Path]:
+        """Remove writers' dot-temp files in ``buffer/`` unchanged for ``older_than`` seconds.
+
+        A writer renames its temp into place within moments of creating it; one this old
+        was left by a writer that died mid-write and never was an episode.
+        """
+        removed = []
+        now = time.time()
+        try:
+            entries = list(os.scandir(self.root.buffer))
+        except FileNotFoundError:
+            return []
+        for entry in entries:
+            if not is_temp_name(entry.name):
+                continue
+            try:
+                st = entry.stat(follow_symlinks=False)
+                if not entry.is_file(follow_symlinks=False) or now - st.st_mtime < older_than:
+                    continue
+                os.unlink(entry.path)
+            except FileNotFoundError:  # renamed into place or removed meanwhile
+                continue
+            logger.warning(
+                "removed %s from buffer/: a writer's temp file unchanged for %.0f s (%d bytes; "
+                "its writer died mid-write)",
+                entry.name,
+                now - st.st_mtime,
+                st.st_size,
+            )
+            removed.append(Path(entry.path))
+        return removed
 
     def upcoming(self, n: int) -> list[Path]:
         """The next ``n`` episodes :meth:`claim` would take (a prefetcher reads them early)."""
@@ -212,20 +294,38 @@ class Spool:
         return self._set_aside(path, self.root.quarantine, reason, error)
 
     def _set_aside(self, path: Path, folder: Path, reason: str, error: str | None) -> Path:
+        # The reason is written first, under the name the file will take: a crash between
+        # the two steps leaves the file in processing/ (recovery returns it to buffer/)
+        # and a reason that the next set-aside of that name overwrites, never a set-aside
+        # file without its reason.
         try:
             size: int | None = os.lstat(path).st_size
         except OSError:
             size = None
-        moved = move_into(path, folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        target = free_name(folder, path.name)
         record = {
-            "name": moved.name,
+            "name": target.name,
             "reason": reason,
             "error": error,
             "time": _now_iso(),
             "size": size,
             "from": path.parent.name,
         }
-        atomic_write_text(moved.with_name(moved.name + REASON_SUFFIX), json.dumps(record, indent=2))
+        reason_file = target.with_name(target.name + REASON_SUFFIX)
+        atomic_write_text(reason_file, json.dumps(record, indent=2))
+        crash_point("between_reason_and_move")
+        try:
+            moved = move_into(path, folder, target.name)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                reason_file.unlink()  # our own record of a move that did not happen
+            raise
+        if moved != target:  # the name was taken meanwhile (a person's requeue): follow it
+            record["name"] = moved.name
+            atomic_write_text(
+                moved.with_name(moved.name + REASON_SUFFIX), json.dumps(record, indent=2)
+            )
         logger.info("%s -> %s/: %s", path.name, folder.name, reason)
         return moved
 

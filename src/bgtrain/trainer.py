@@ -20,12 +20,13 @@ the behaviour log-probability ``logp`` (seed files without it are taken as on-po
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import itertools
 import math
 import time
-from collections.abc import Sequence
-from typing import NamedTuple
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -33,6 +34,7 @@ from torch import nn
 
 from .config import TrainerSettings
 from .episode import Episode
+from .errors import NonFiniteTrainingError, TrainingStopped
 from .models import LoadedModel, ModelMeta
 from .policy import OBS_CLIP, OBS_EPS
 
@@ -54,6 +56,15 @@ class TrainMetrics(NamedTuple):
     n_episodes: int
     n_updates: int
     train_time_s: float
+
+
+class TrainerState(NamedTuple):
+    """Everything a batch changes (see :meth:`Trainer.snapshot`): deep copies."""
+
+    net: dict[str, Any]
+    optimizer: dict[str, Any]
+    obs_rms: tuple[np.ndarray, np.ndarray, float]
+    rng: dict[str, Any]
 
 
 class RunningMeanStd:
@@ -193,13 +204,54 @@ class Trainer:
         trainer.obs_rms.count = float(model.arrays.get("obs_count", np.array(0.0)))
         return trainer
 
+    # ------------------------------------------------------------------ state
+
+    def snapshot(self) -> TrainerState:
+        """A copy of the weights, optimiser moments, observation statistics and shuffling
+        RNG: :meth:`restore` of it undoes a batch exactly (a batch changes the weights
+        once, even when its publish fails and it is trained again)."""
+        return TrainerState(
+            copy.deepcopy(self.net.state_dict()),
+            copy.deepcopy(self.optimizer.state_dict()),
+            (self.obs_rms.mean.copy(), self.obs_rms.var.copy(), self.obs_rms.count),
+            copy.deepcopy(self._rng.bit_generator.state),
+        )
+
+    def restore(self, state: TrainerState) -> None:
+        """Go back to a :meth:`snapshot` (its copies stay usable for another restore)."""
+        self.net.load_state_dict(copy.deepcopy(state.net))
+        self.optimizer.load_state_dict(copy.deepcopy(state.optimizer))
+        mean, var, count = state.obs_rms
+        self.obs_rms.mean, self.obs_rms.var, self.obs_rms.count = mean.copy(), var.copy(), count
+        self._rng.bit_generator.state = copy.deepcopy(state.rng)
+
+    def nonfinite_episodes(self, episodes: Sequence[Episode]) -> dict[int, str]:
+        """The episodes that, trained on alone from the current state, give non-finite
+        numbers, with the error of each. The state is the same afterwards."""
+        before = self.snapshot()
+        found = {}
+        for i, episode in enumerate(episodes):
+            try:
+                self.train([episode])
+            except NonFiniteTrainingError as exc:
+                found[i] = str(exc)
+            finally:
+                self.restore(before)
+        return found
+
     # ------------------------------------------------------------------ export
 
     def export(self) -> dict[str, np.ndarray]:
+        """The model's arrays (format 1). Raises :class:`NonFiniteTrainingError` if any
+        value is not finite: such a model is never published."""
         arrays = self.net.export()
-        arrays["obs_mean"] = self.obs_rms.mean.astype(np.float32)
-        arrays["obs_var"] = self.obs_rms.var.astype(np.float32)
+        with np.errstate(over="ignore"):
+            arrays["obs_mean"] = self.obs_rms.mean.astype(np.float32)
+            arrays["obs_var"] = self.obs_rms.var.astype(np.float32)
         arrays["obs_count"] = np.array(self.obs_rms.count)
+        for name, values in arrays.items():
+            if not np.isfinite(values).all():
+                raise NonFiniteTrainingError(f"model array {name!r} is not finite")
         return arrays
 
     def meta(self, **fields) -> ModelMeta:
@@ -225,13 +277,36 @@ class Trainer:
 
     # ------------------------------------------------------------------ training
 
-    def train(self, episodes: Sequence[Episode]) -> TrainMetrics:
-        """Several epochs of clipped, off-policy-corrected actor-critic on ``episodes``."""
+    def train(
+        self, episodes: Sequence[Episode], should_stop: Callable[[], bool] | None = None
+    ) -> TrainMetrics:
+        """Several epochs of clipped, off-policy-corrected actor-critic on ``episodes``.
+
+        All or nothing: if it raises, the trainer is back to its state before the call.
+        Raises :class:`NonFiniteTrainingError` when a loss, gradient norm, target or
+        statistic is not finite (no such step is applied), and :class:`TrainingStopped`
+        when ``should_stop()`` turns true (checked between pieces and minibatches, so a
+        stop waits for one minibatch, never for a whole batch).
+        """
+        before = self.snapshot()
+        try:
+            return self._train(episodes, should_stop or (lambda: False))
+        except BaseException:
+            self.restore(before)
+            raise
+
+    def _train(self, episodes: Sequence[Episode], should_stop: Callable[[], bool]) -> TrainMetrics:
         started = time.perf_counter()
         s = self.settings
         if s.normalize_obs:
-            self.obs_rms.update(np.concatenate([ep.states for ep in episodes]).astype(np.float64))
-        obs, actions, start_logp, targets, advantages, ratio_mean = self._prepare(episodes)
+            for ep in episodes:
+                for lo in range(0, ep.length, s.max_piece_steps):
+                    self.obs_rms.update(ep.states[lo : lo + s.max_piece_steps].astype(np.float64))
+            if not (np.isfinite(self.obs_rms.var).all() and np.isfinite(self.obs_rms.mean).all()):
+                raise NonFiniteTrainingError("observation statistics are not finite")
+        obs, actions, start_logp, targets, advantages, ratio_mean = self._prepare(
+            episodes, should_stop
+        )
         n = obs.shape[0]
         adv = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
         totals = np.zeros(6)  # loss, pg, vf, entropy, kl, clipfrac
@@ -243,8 +318,12 @@ class Trainer:
         for _ in range(s.n_epochs):
             order = torch.from_numpy(self._rng.permutation(n))
             for start in range(0, n, s.minibatch_size):
+                if should_stop():
+                    raise TrainingStopped("training stopped: the batch goes back to buffer/")
                 idx = order[start : start + s.minibatch_size]
                 logits, values = self.net(obs[idx])
+                if not torch.isfinite(logits).all():
+                    raise NonFiniteTrainingError("the policy's logits are not finite")
                 dist = torch.distributions.Categorical(logits=logits)
                 logp = dist.log_prob(actions[idx])
                 log_ratio = logp - start_logp[idx]
@@ -261,9 +340,13 @@ class Trainer:
                 value_loss = (values - targets[idx]).pow(2).mean()
                 entropy = dist.entropy().mean()
                 loss = policy_loss + s.vf_coef * value_loss - s.ent_coef * entropy
+                if not torch.isfinite(loss):
+                    raise NonFiniteTrainingError(f"the loss is {loss.item()}")
                 self.optimizer.zero_grad()
                 loss.backward()
-                nn.utils.clip_grad_norm_(self.net.parameters(), s.max_grad_norm)
+                grad_norm = nn.utils.clip_grad_norm_(self.net.parameters(), s.max_grad_norm)
+                if not torch.isfinite(grad_norm):
+                    raise NonFiniteTrainingError(f"the gradient norm is {grad_norm.item()}")
                 self.optimizer.step()
                 totals += [
                     loss.item(),
@@ -297,46 +380,66 @@ class Trainer:
         )
 
     @torch.no_grad()
-    def _prepare(self, episodes: Sequence[Episode]):
+    def _prepare(self, episodes: Sequence[Episode], should_stop: Callable[[], bool] | None = None):
         """Tensors of the batch: observations, actions, log pi(a|s) of the current net, and
-        V-trace targets and advantages (importance-weighted against the behaviour logp)."""
+        V-trace targets and advantages (importance-weighted against the behaviour logp).
+
+        An episode is handled in pieces of at most ``max_piece_steps``; a piece that ends
+        before its episode does bootstraps from the value of the next state, as a game
+        cut short by a time limit would.
+        """
         s = self.settings
-        all_obs = self.normalize(np.concatenate([ep.states for ep in episodes]))
-        all_actions = torch.from_numpy(np.concatenate([ep.actions for ep in episodes]))
-        logits, values = self.net(all_obs)
-        current_logp = torch.distributions.Categorical(logits=logits).log_prob(all_actions).numpy()
-        values = values.numpy().astype(np.float64)
-        behaviour = np.empty_like(current_logp)
-        targets = np.empty(len(current_logp))
-        advantages = np.empty(len(current_logp))
-        start = 0
+        pieces = []
         for ep in episodes:
-            end = start + ep.length
-            # Seed files have no logp: on-policy, ratio 1.
-            mu = ep.logp if ep.logp is not None else current_logp[start:end]
-            behaviour[start:end] = mu
-            if ep.terminated:
-                bootstrap = 0.0
-            elif ep.last_state is not None:
-                bootstrap = float(self.net.vf(self.normalize(ep.last_state[None]))[0, 0])
-            else:  # cut short with no last state: the last value is the best guess we have
-                bootstrap = float(values[end - 1])
-            targets[start:end], advantages[start:end] = vtrace(
-                ep.rewards.astype(np.float64),
-                values[start:end],
-                bootstrap,
-                current_logp[start:end].astype(np.float64) - mu,
-                s.gamma,
-                s.gae_lambda,
-                s.rho_bar,
-            )
-            start = end
-        ratio_mean = float(np.exp(current_logp - behaviour).mean())
+            for lo in range(0, ep.length, s.max_piece_steps):
+                if should_stop is not None and should_stop():
+                    raise TrainingStopped("training stopped: the batch goes back to buffer/")
+                pieces.append(self._prepare_piece(ep, lo, min(lo + s.max_piece_steps, ep.length)))
+        obs, actions, logp, behaviour, targets, advantages = (
+            np.concatenate(column) for column in zip(*pieces, strict=True)
+        )
+        if not (np.isfinite(targets).all() and np.isfinite(advantages).all()):
+            raise NonFiniteTrainingError("the value targets or advantages are not finite")
+        with np.errstate(over="ignore"):
+            targets32, advantages32 = targets.astype(np.float32), advantages.astype(np.float32)
+        if not (np.isfinite(targets32).all() and np.isfinite(advantages32).all()):
+            raise NonFiniteTrainingError("the value targets or advantages overflow float32")
+        ratio_mean = float(np.exp(logp - behaviour).mean())
         return (
-            all_obs,
-            all_actions,
-            torch.from_numpy(current_logp.astype(np.float32)),
-            torch.from_numpy(targets.astype(np.float32)),
-            torch.from_numpy(advantages.astype(np.float32)),
+            torch.from_numpy(obs),
+            torch.from_numpy(actions),
+            torch.from_numpy(logp.astype(np.float32)),
+            torch.from_numpy(targets32),
+            torch.from_numpy(advantages32),
             ratio_mean,
         )
+
+    def _prepare_piece(self, ep: Episode, lo: int, hi: int) -> tuple[np.ndarray, ...]:
+        s = self.settings
+        obs = self.normalize(ep.states[lo:hi])
+        actions = torch.from_numpy(ep.actions[lo:hi])
+        logits, values_t = self.net(obs)
+        if not torch.isfinite(logits).all() or not torch.isfinite(values_t).all():
+            raise NonFiniteTrainingError("the network's outputs are not finite")
+        current_logp = torch.distributions.Categorical(logits=logits).log_prob(actions).numpy()
+        values = values_t.numpy().astype(np.float64)
+        # Seed files have no logp: on-policy, ratio 1.
+        mu = ep.logp[lo:hi] if ep.logp is not None else current_logp
+        if hi < ep.length:  # cut here: bootstrap from the next state's value
+            bootstrap = float(self.net.vf(self.normalize(ep.states[hi : hi + 1]))[0, 0])
+        elif ep.terminated:
+            bootstrap = 0.0
+        elif ep.last_state is not None:
+            bootstrap = float(self.net.vf(self.normalize(ep.last_state[None]))[0, 0])
+        else:  # cut short with no last state: the last value is the best guess we have
+            bootstrap = float(values[-1])
+        targets, advantages = vtrace(
+            ep.rewards[lo:hi].astype(np.float64),
+            values,
+            bootstrap,
+            current_logp.astype(np.float64) - mu,
+            s.gamma,
+            s.gae_lambda,
+            s.rho_bar,
+        )
+        return obs.numpy(), actions.numpy(), current_logp, mu, targets, advantages

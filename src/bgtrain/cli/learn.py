@@ -81,4 +81,6 @@ def run(config: LearnConfig) -> int:
         f"[BG_LEARNER] {stats['batches_trained']} batches, {stats['files_processed']} files "
         f"trained in all; model version {stats['model_version']} in {learner.store.path}"
     )
+    if learner.stop_errors:  # nothing was lost, but the disk needs the user's attention
+        raise learner.stop_errors[0]
     return 0
