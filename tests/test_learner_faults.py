@@ -6,6 +6,7 @@ files are swept. Real files, real threads, real (tiny) torch training."""
 from __future__ import annotations
 
 import errno
+import itertools
 import logging
 import os
 import threading
@@ -20,13 +21,13 @@ import bgtrain.episode as episode_module
 import bgtrain.learner as learner_module
 from bgtrain import ModelStore, Spool, TrainingRoot
 from bgtrain.config import TrainerSettings
-from bgtrain.episode import build_episode, load_episode, save_episode
+from bgtrain.episode import Episode, build_episode, load_episode, save_episode
 from bgtrain.errors import InvalidEpisodeError, NonFiniteTrainingError
 from bgtrain.learner import BackgroundLearner
 from bgtrain.models import ModelStore as Store
 from bgtrain.trainer import Trainer
 
-from .helpers import wait_until, write_episode
+from .helpers import bgtrain_cli, wait_until, write_episode
 
 SMALL = {"hidden_sizes": (8,), "n_epochs": 2, "minibatch_size": 32, "seed": 3}
 
@@ -218,9 +219,10 @@ def test_a_batch_that_only_fails_together_is_trained_one_episode_at_a_time(tmp_p
 # --------------------------------------------------------------------------- 4. huge games
 
 
-def test_stop_returns_within_seconds_while_a_huge_game_trains(tmp_path):
-    """A 400,000-step game takes minutes to train; stop() returns at once, and the game
-    is back in buffer/ untrained (before the fix, stop() waited for the whole batch)."""
+def test_stop_returns_within_seconds_while_a_huge_batch_trains(tmp_path):
+    """A 400,000-step game trained whole (pieces as large as the game) takes minutes;
+    stop() returns within seconds, and the game is back in buffer/ untrained (before the
+    fix stop() waited for the whole batch: 282 s)."""
     root = TrainingRoot(tmp_path)
     steps = 400_000
     episode = build_episode(
@@ -229,7 +231,13 @@ def test_stop_returns_within_seconds_while_a_huge_game_trains(tmp_path):
     root.buffer.mkdir(parents=True)
     save_episode(episode, root.buffer / "huge.npz")
     learner = BackgroundLearner(
-        tmp_path, verbose=False, batch_files=1, n_epochs=10, minibatch_size=64, target_kl=None
+        tmp_path,
+        verbose=False,
+        batch_files=1,
+        n_epochs=10,
+        minibatch_size=64,
+        target_kl=None,
+        max_piece_steps=steps,
     )
     assert learner.start()
     try:
@@ -238,10 +246,77 @@ def test_stop_returns_within_seconds_while_a_huge_game_trains(tmp_path):
         started = time.monotonic()
         learner.stop()
         took = time.monotonic() - started
-    assert took < 5.0, f"stop() took {took:.1f} s"
+    assert took < 2.0 + 3.0, f"stop() took {took:.1f} s"  # the grace, then one minibatch
     assert names_in(root.buffer) == ["huge.npz"]
     assert names_in(root.processing) == [] and names_in(root.archive) == []
     assert ModelStore(tmp_path).latest_version() is None
+
+
+def long_game(root: TrainingRoot, steps: int) -> Episode:
+    rng = np.random.default_rng(7)
+    episode = build_episode(
+        rng.normal(size=(steps, 4)),
+        rng.integers(0, 2, steps),
+        rng.normal(size=steps),
+        logp=np.full(steps, np.log(0.5)),
+        policy_version=0,
+        terminated=True,
+    )
+    root.buffer.mkdir(parents=True, exist_ok=True)
+    save_episode(episode, root.buffer / "game_long.npz")
+    return episode
+
+
+def assert_trained_in_pieces(root: TrainingRoot, episode: Episode, n: int) -> None:
+    """The long game is in split/ with its reason; each piece was trained exactly once,
+    and the pieces are the game, in order, cut short where cut."""
+    pieces = [f"game_long.p{k}of{n}.npz" for k in range(1, n + 1)]
+    assert names_in(root.split) == ["game_long.npz"]
+    record = Spool(root.path).reason(root.split / "game_long.npz")
+    assert record["complete"] is True and record["pieces"] == pieces
+    assert names_in(root.archive) == pieces
+    assert names_in(root.buffer) == [] and names_in(root.quarantine) == []
+    store = ModelStore(root.path)
+    in_batches = [name for v in store.versions() for name in store.load(v).meta.batch]
+    assert sorted(in_batches) == pieces  # each piece in exactly one version's batch
+    loaded = [load_episode(next(root.archive.rglob(name))) for name in pieces]
+    np.testing.assert_array_equal(np.concatenate([p.states for p in loaded]), episode.states)
+    np.testing.assert_array_equal(np.concatenate([p.rewards for p in loaded]), episode.rewards)
+    assert [p.terminated for p in loaded] == [False] * (n - 1) + [True]
+    for piece, following in itertools.pairwise(loaded):
+        np.testing.assert_array_equal(piece.last_state, following.states[0])
+
+
+def test_a_long_game_is_trained_as_bounded_pieces_each_once(tmp_path):
+    """A 10,000-step game with max_piece_steps 4096: three pieces, each its own batch, so
+    a long game never holds the learner (or a small game behind it) for long."""
+    root = TrainingRoot(tmp_path)
+    episode = long_game(root, 10_000)
+    learner = BackgroundLearner(tmp_path, verbose=False, max_piece_steps=4096, **SMALL)
+    run_until_idle(learner)
+    assert_trained_in_pieces(root, episode, 3)
+    assert ModelStore(tmp_path).latest_version() == 3
+
+
+def test_a_crash_in_the_middle_of_a_split_is_finished_by_recovery(tmp_path):
+    """Killed after the pieces are written, before the game moves to split/: the restart
+    finishes the split before any claim, so no piece is trained twice."""
+    root = TrainingRoot(tmp_path)
+    episode = long_game(root, 10_000)
+    env = {**os.environ, "BGTRAIN_CRASH_AT": "between_pieces_and_move"}
+    crashed = bgtrain_cli(
+        "learn", "--root", tmp_path, "--max-piece-steps", "4096", "--exit-when-idle",
+        "--no-verbose", cwd=tmp_path, env=env, timeout=120,
+    )  # fmt: skip
+    assert crashed.returncode == -9, crashed.stderr
+    assert names_in(root.processing) == ["game_long.npz"]
+    assert Spool(tmp_path).reason(root.split / "game_long.npz")["complete"] is False
+    done = bgtrain_cli(
+        "learn", "--root", tmp_path, "--max-piece-steps", "4096", "--exit-when-idle",
+        "--no-verbose", "--hidden-sizes", "8", cwd=tmp_path, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert_trained_in_pieces(root, episode, 3)
 
 
 def test_a_long_episode_is_trained_in_pieces_that_bootstrap_where_cut():

@@ -9,6 +9,7 @@ nothing. Without the variable, :func:`crash_point` is one comparison. The points
 ``after_history_write``         a version is in ``models/history/``, not yet the latest
 ``between_publish_and_archive`` a version is published; its batch is still in processing
 ``between_reason_and_move``     a set-aside file's reason is written; the file not moved
+``between_pieces_and_move``     a long episode's pieces are in buffer/; it is not moved
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ POINTS = (
     "after_history_write",
     "between_publish_and_archive",
     "between_reason_and_move",
+    "between_pieces_and_move",
 )
 
 _target = os.environ.get(ENV_VAR)

@@ -363,6 +363,46 @@ def episode_steps(path: Path, limits: SizeLimits = DEFAULT_LIMITS) -> int | None
     return header.shape[0]
 
 
+def piece_name(name: str, k: int, n: int) -> str:
+    """``game_X.npz`` -> ``game_X.p03of12.npz``: the name of piece ``k`` (1-based) of ``n``;
+    zero-padded so that the pieces sort in order."""
+    stem = name[: -len(".npz")] if name.endswith(".npz") else name
+    width = len(str(n))
+    return f"{stem}.p{k:0{width}d}of{n}.npz"
+
+
+def split_episode(episode: Episode, max_steps: int, meta: Mapping[str, Any]) -> list[Episode]:
+    """Cut ``episode`` into pieces of at most ``max_steps`` steps, in order.
+
+    Every piece but the last is cut short (``terminated=False``) with the next state as
+    its ``last_state``, so the learner bootstraps from the value where it was cut; the last
+    piece keeps the episode's own ending. Each piece keeps the behaviour ``logp`` and
+    ``policy_version`` of its steps, and its meta is the episode's plus ``meta``, plus
+    ``piece`` (1-based) and ``pieces``. Deterministic: the same call makes the same pieces.
+    """
+    if max_steps < 1:
+        raise ValueError(f"max_steps must be at least 1, got {max_steps}")
+    bounds = [
+        (lo, min(lo + max_steps, episode.length)) for lo in range(0, episode.length, max_steps)
+    ]
+    pieces = []
+    for k, (lo, hi) in enumerate(bounds, start=1):
+        last = hi == episode.length
+        pieces.append(
+            Episode(
+                states=episode.states[lo:hi],
+                actions=episode.actions[lo:hi],
+                rewards=episode.rewards[lo:hi],
+                logp=None if episode.logp is None else episode.logp[lo:hi],
+                policy_version=episode.policy_version,
+                terminated=episode.terminated if last else False,
+                last_state=episode.last_state if last else episode.states[hi],
+                meta={**episode.meta, **meta, "piece": k, "pieces": len(bounds)},
+            )
+        )
+    return pieces
+
+
 def episode_file_name(when: datetime, actor: str, outcome: str) -> str:
     """``game_YYYYMMDD_HHMMSS_<ms>_<actor>_<Outcome>.npz``, the seed system's pattern."""
     ms = when.microsecond // 1000

@@ -383,6 +383,8 @@ class BackgroundLearner:
             n_actions=self.trainer.n_actions if self.trainer else s.n_actions,
             size=s.size_limits,
             settle_time=s.settle_time,
+            max_piece_steps=s.max_piece_steps,
+            model_version=self.model_version,
         )
         started = time.perf_counter()
         self._busy = True
@@ -491,11 +493,15 @@ class BackgroundLearner:
             age = 0.0
         if age > s.max_file_age:
             return f"older than max_file_age {s.max_file_age:g} s (age {age:.0f} s)"
-        if s.max_policy_lag is not None and episode.policy_version is not None:
-            lag = self.model_version - episode.policy_version
+        played_by, how = episode.policy_version, "played by"
+        if isinstance(episode.meta.get("split_at_version"), int):
+            # A piece of a long game: its lag counts from when it was cut.
+            played_by, how = episode.meta["split_at_version"], "cut at"
+        if s.max_policy_lag is not None and played_by is not None:
+            lag = self.model_version - played_by
             if lag > s.max_policy_lag:
                 return (
-                    f"played by model version {episode.policy_version}, {lag} versions behind "
+                    f"{how} model version {played_by}, {lag} versions behind "
                     f"the latest ({self.model_version}); max_policy_lag is {s.max_policy_lag}"
                 )
         return None
@@ -515,6 +521,10 @@ class BackgroundLearner:
         c.files_quarantined += len(result.quarantined)
         c.files_skipped_old += len(result.stale)
         c.total_processing_time += seconds
+        for path in result.split:
+            self._say(
+                f"[BG_LEARNER] Split {path.name}: {(self.spool.reason(path) or {}).get('reason')}"
+            )
         for kind, paths in (("quarantine", result.quarantined), ("stale", result.stale)):
             for path in paths:
                 event = reporting.set_aside_event(kind, path, self.spool)

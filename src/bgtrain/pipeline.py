@@ -64,6 +64,12 @@ class BatchLimits:
     #: may still be being written in place: it goes back to buffer/ to settle, and is
     #: quarantined only if it is still bad once it has been left alone this long.
     settle_time: float = 0.0
+    #: An episode longer than this is not trained at once: it is cut into pieces that go
+    #: back to buffer/ as episodes of their own (Spool.split), each a bounded batch.
+    max_piece_steps: int | None = None
+    #: The latest model version, stamped on pieces as ``split_at_version``: their policy
+    #: lag for the staleness check counts from when they were cut, not from the game.
+    model_version: int = 0
 
 
 @dataclass
@@ -78,6 +84,8 @@ class BatchResult:
     #: Put back into buffer/ untrained: unsettled files, and episodes deferred to a later
     #: batch when a batch had to be trained one episode at a time.
     returned: list[Path] = field(default_factory=list)
+    #: Episodes too long to train at once, now in split/; their pieces wait in buffer/.
+    split: list[Path] = field(default_factory=list)
 
 
 def recover_root(spool: Spool, store: ModelStore, stale_temp_age: float | None = None) -> Recovery:
@@ -124,6 +132,10 @@ def load_batch(
         if reason is not None:
             result.stale.append(spool.mark_stale(path, reason))
             continue
+        if limits.max_piece_steps is not None and episode.length > limits.max_piece_steps:
+            stamp = {"split_from": path.name, "split_at_version": limits.model_version}
+            result.split.append(spool.split(path, limits.max_piece_steps, stamp))
+            continue
         obs_dim = episode.obs_dim
         good.append(LoadedEpisode(path, episode))
     result.trained = good
@@ -165,6 +177,8 @@ def run_batch(
     If anything fails after ``train`` returned and before the model listing the batch is
     published, ``discard`` undoes the training and the batch goes back to ``buffer/``.
     """
+    if spool.claimed():  # a failed cycle could not put its batch back: do it now
+        spool.recover(store.latest_batch())
     claimed = spool.claim(limits.max_files, limits.max_steps, limits.settle_time)
     if not claimed:
         return None

@@ -52,6 +52,11 @@ class TrainingRoot:
         return self.data / "quarantine"
 
     @property
+    def split(self) -> Path:
+        """Episodes too long to train at once, each beside the reason that lists its pieces."""
+        return self.data / "split"
+
+    @property
     def models(self) -> Path:
         return self.path / "models"
 
@@ -89,6 +94,7 @@ class TrainingRoot:
             self.archive,
             self.stale,
             self.quarantine,
+            self.split,
             self.models,
             self.history,
             self.logs,

@@ -33,11 +33,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from ._faults import crash_point
 from ._fs import atomic_write_text, free_name, is_temp_name, move_into, remove_temps
-from .episode import episode_steps
+from .episode import episode_steps, load_episode, piece_name, save_episode, split_episode
 from .errors import SpoolError
 from .root import TrainingRoot
 from .safe_npz import DEFAULT_LIMITS, SizeLimits
@@ -329,6 +329,87 @@ class Spool:
         logger.info("%s -> %s/: %s", path.name, folder.name, reason)
         return moved
 
+    # ------------------------------------------------------------------ splitting
+
+    def split(self, path: Path, max_steps: int, extra_meta: dict[str, Any]) -> Path:
+        """Cut a claimed episode too long to train at once into pieces of at most
+        ``max_steps`` steps (:func:`~bgtrain.episode.split_episode`): the pieces go into
+        ``buffer/`` with the episode's age (so they are claimed next, in order), and the
+        episode itself into ``split/``, beside ``NAME.reason.json`` listing its pieces.
+        Returns the episode's path in ``split/``.
+
+        Crash-safe: the reason is written first (``complete: false``), then the pieces
+        (deterministic names and contents), then the episode moves, then the reason is
+        marked complete; start-up recovery finishes a split that a crash interrupted
+        before any piece can be claimed (:meth:`recover`).
+        """
+        episode = load_episode(path, limits=self.limits)
+        pieces = split_episode(episode, max_steps, extra_meta)
+        names = [piece_name(path.name, k, len(pieces)) for k in range(1, len(pieces) + 1)]
+        self.root.split.mkdir(parents=True, exist_ok=True)
+        target = free_name(self.root.split, path.name)
+        record = {
+            "name": target.name,
+            "reason": (
+                f"{episode.length} steps, more than max_piece_steps {max_steps}: "
+                f"trained as {len(pieces)} pieces"
+            ),
+            "error": None,
+            "time": _now_iso(),
+            "size": os.lstat(path).st_size,
+            "from": path.parent.name,
+            "max_piece_steps": max_steps,
+            "extra_meta": extra_meta,
+            "pieces": names,
+            "complete": False,
+        }
+        reason_file = target.with_name(target.name + REASON_SUFFIX)
+        atomic_write_text(reason_file, json.dumps(record, indent=2))
+        self._finish_split(path, reason_file, record, pieces)
+        logger.info("%s -> split/: %s", path.name, record["reason"])
+        return target
+
+    def _finish_split(
+        self, path: Path, reason_file: Path, record: dict[str, Any], pieces: list | None = None
+    ) -> None:
+        if path.parent != self.root.split:
+            if pieces is None:
+                episode = load_episode(path, limits=self.limits)
+                pieces = split_episode(episode, record["max_piece_steps"], record["extra_meta"])
+            mtime_ns = os.lstat(path).st_mtime_ns
+            for name, piece in zip(record["pieces"], pieces, strict=True):
+                save_episode(piece, self.root.buffer / name)  # the same bytes if redone
+                os.utime(self.root.buffer / name, ns=(mtime_ns, mtime_ns))
+            crash_point("between_pieces_and_move")
+            move_into(path, self.root.split, record["name"])
+        record["complete"] = True
+        atomic_write_text(reason_file, json.dumps(record, indent=2))
+
+    def _finish_interrupted_splits(self) -> list[str]:
+        """Start-up recovery: complete every split whose reason says it is not complete."""
+        finished = []
+        try:
+            reasons = sorted(self.root.split.glob("*" + REASON_SUFFIX))
+        except OSError:
+            return []
+        for reason_file in reasons:
+            record = self.reason(self.root.split / reason_file.name[: -len(REASON_SUFFIX)])
+            if not record or record.get("complete", True):
+                continue
+            name = record["name"]
+            where = [
+                folder / name
+                for folder in (self.root.processing, self.root.buffer, self.root.split)
+                if os.path.lexists(folder / name)
+            ]
+            if not where:
+                logger.error("split of %s cannot be finished: the episode is gone", name)
+                continue
+            self._finish_split(where[0], reason_file, record)
+            logger.warning("finished the split of %s that a crash interrupted", name)
+            finished.append(name)
+        return finished
+
     def reason(self, path: Path) -> dict | None:
         """The reason record of a file in ``stale/`` or ``quarantine/``."""
         try:
@@ -339,10 +420,12 @@ class Spool:
     # ------------------------------------------------------------------ recovery
 
     def recover(self, trained: Collection[str]) -> Recovery:
-        """After a crash: each file in ``processing/`` goes to ``archive/`` if ``trained``
-        (the latest published model's batch) names it, else back to ``buffer/``.
-        The learner's own temp files in ``state/`` are removed.
+        """After a crash: a split that was interrupted is finished; then each file in
+        ``processing/`` goes to ``archive/`` if ``trained`` (the latest published model's
+        batch) names it, else back to ``buffer/``. The learner's own temp files in
+        ``state/`` are removed.
         """
+        self._finish_interrupted_splits()
         leftover = self.claimed()
         done = [p for p in leftover if p.name in trained]
         undone = [p for p in leftover if p.name not in trained]
