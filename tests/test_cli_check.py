@@ -209,3 +209,13 @@ def test_main_refuses_a_bad_option_value(files, capsys):
         main(["check", "--n-actions", "0", str(files / "good.npz")])
     assert info.value.code == 2
     assert "argument --n-actions: must be at least 1, got 0" in capsys.readouterr().err
+
+
+def test_check_refuses_finite_values_too_large_to_train_on(tmp_path, capsys):
+    """Rewards of 3e38 are finite float32, but they poison training (before: "OK")."""
+    path = seed_file(tmp_path / "poison.npz", 4, 3, rewards=[0.0, 0.0, 3e38, 0.0])
+    assert main(["check", str(path)]) == 1
+    assert capsys.readouterr().out.strip() == (
+        f"{path}: 'rewards' value at [2] is 3e+38, outside +-1e+09 "
+        "(the largest magnitude bgtrain trains on; scale the game's values down)"
+    )
