@@ -133,3 +133,39 @@ def test_eval_plays_the_game_the_model_was_trained_on(tmp_path):
 
     assert report["env"] == "Acrobot-v1"
     assert report["returns"][0] <= 0  # Acrobot's rewards are -1 per step until it swings up
+
+
+def test_eval_of_a_game_the_model_does_not_fit_is_refused_in_one_line(cartpole_root):
+    result = bgtrain(
+        cartpole_root.path.parent, "eval", "--root", cartpole_root.path, "--env", "Acrobot-v1",
+        "--episodes", "1",
+    )  # fmt: skip
+
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"error: the model in --root {cartpole_root.path} (v2) was made for CartPole-v1 "
+        "(4 observations, 2 actions); Acrobot-v1 has 6 observations, 3 actions. Use another "
+        "--root for Acrobot-v1, or --env CartPole-v1\n"
+    )
+
+
+def test_eval_of_a_game_that_never_ends_returns_with_its_games_cut_short(cartpole_root):
+    repo = Path(__file__).resolve().parent.parent  # ``tests`` is importable from here
+    env = "tests.games_for_tests:endless_fast"
+    args = ("eval", "--root", cartpole_root.path, "--env", env, "--episodes", "2")
+
+    text = bgtrain(repo, *args, "--max-steps", "40")
+    report = json.loads(bgtrain(repo, *args, "--max-steps", "40", "--json").stdout)
+
+    assert text.returncode == 0, text.stderr
+    assert text.stdout.splitlines()[-1] == (
+        "  cut short:   2 of 2 games still going at the 40-step cap (--max-steps)"
+    )
+    assert (report["cut_short"], report["step_limit"], report["episodes"]) == (2, 40, 2)
+
+
+def test_eval_json_says_no_game_was_cut_short_for_a_game_that_ends(cartpole_root):
+    report = eval_json(cartpole_root, "--episodes", "2", "--seed", "0")
+
+    assert (report["cut_short"], report["step_limit"]) == (0, 500)  # CartPole-v1's own limit

@@ -464,8 +464,200 @@ def test_eval_every_steps_evaluates_once_per_window_of_game_steps(tmp_path, star
     # 120 games, or fewer if an evaluation solved it first
     summary = f"Games played:       {len(games)} in "
     assert any(line.startswith(summary) and line.endswith(f"({steps} steps)") for line in run.lines)
+    # The games wait for the learner: the buffer never holds more than 2 games, counting
+    # those still being written, so the first batch and the games played while it trains
+    # are the only ones played before a model. (The games being written were not counted:
+    # on a busy machine a CartPole game outran its fsync, the pacing never saw a game
+    # waiting, and all 120 games could be played before v1, leaving nothing to evaluate.)
+    before_a_model = [g for g in games if g["policy_version"] is None]
+    assert len(before_a_model) <= 2 * 2, len(before_a_model)
     evals = [e for e in events if e.get("event") == "eval"]
-    assert len(evals) >= 2, evals  # games wait for the learner: most are played on a model
+    assert len(evals) >= 2, evals
     windows = [e["steps"] // 200 for e in evals]
     assert windows == sorted(set(windows)) and windows[0] >= 1, windows
     assert all(e["episodes"] == 3 and e["greedy"] for e in evals)
+
+
+# --------------------------------------------------------------------------- games that do not fit
+
+
+def publish_model(root: TrainingRoot, obs_dim: int, n_actions: int, env: str) -> None:
+    """Version 1 of a model made for ``env`` (numpy arrays, as the learner publishes)."""
+    from bgtrain.models import ModelMeta
+
+    from .test_policy import model_arrays
+
+    with LearnerLock(root.path):
+        ModelStore(root.path).publish(
+            model_arrays(0, obs_dim, n_actions),
+            ModelMeta(version=0, obs_dim=obs_dim, n_actions=n_actions, extra={"env": env}),
+        )
+
+
+@posix_only
+@pytest.mark.parametrize(
+    ("env_id", "shape"),
+    [
+        ("Acrobot-v1", "6 observations, 3 actions"),
+        ("tests.games_for_tests:four_inputs_three_actions", "4 observations, 3 actions"),
+    ],
+)
+def test_a_game_the_root_s_model_does_not_fit_is_refused_before_any_game(
+    tmp_path, start, env_id, shape
+):
+    root = TrainingRoot(tmp_path / "root")
+    publish_model(root, 4, 2, "CartPole-v1")
+    run = start("run", "--root", root.path, "--env", env_id, "--games", "3", cwd=REPO)
+
+    assert run.finish() == 1, str(run)
+    assert_no_stray_process(run.pgid)
+    assert run.stderr.splitlines() == [
+        f"error: the model in --root {root.path} (v1) was made for CartPole-v1 "
+        f"(4 observations, 2 actions); {env_id} has {shape}. Use another --root for "
+        f"{env_id}, or --env CartPole-v1"
+    ]
+    assert run.lines == []  # nothing started: no learner, no game
+    assert not any(files for files in episode_files(root).values())
+    assert ModelStore(root.path).latest_version() == 1
+
+
+@posix_only
+def test_an_n_actions_setting_the_game_does_not_have_is_refused_before_any_game(tmp_path, start):
+    root = TrainingRoot(tmp_path / "root")
+    run = start("run", "--root", root.path, "--n-actions", "3", "--games", "2")
+
+    assert run.finish() != 0, str(run)  # a settings error (the CLI's exit code for those)
+    assert run.stderr.splitlines() == [
+        "error: n_actions = 3 does not fit CartPole-v1, which has 2 actions; leave it unset "
+        "(taken from the games)"
+    ]
+    assert run.lines == []
+
+
+@posix_only
+def test_games_returning_nan_are_refused_one_line_each_and_counted_in_the_summary(tmp_path, start):
+    root = TrainingRoot(tmp_path / "root")
+    env_id = "tests.games_for_tests:nan_every_third_game"
+    run = start(
+        "run", "--root", root.path, "--env", env_id, "--games", "9", "--actors", "1",
+        "--no-until-solved", "--n-epochs", "1", cwd=REPO,
+    )  # fmt: skip
+
+    assert run.finish() == 0, str(run)
+    assert_no_stray_process(run.pgid)
+    reason = (
+        f"{env_id} returned observation[1] = nan at step 5; a recorded game holds finite "
+        "numbers only"
+    )
+    refused = [line for line in run.lines if line.startswith("[REFUSED]")]
+    assert refused == [f"[REFUSED] game of process 0 not saved: {reason}"] * 3
+    assert any(line.startswith("Games played:       9 in ") for line in run.lines), run.stdout
+    assert f"Games refused:      3, not saved (last: {reason})" in run.lines
+    assert "Traceback" not in run.stderr and "EpisodeWriteError" not in run.stderr, run.stderr
+    files = episode_files(root)
+    assert sum(len(paths) for paths in files.values()) == 6  # 6 saved + 3 refused = 9
+    events = [json.loads(line) for line in root.metrics.read_text("utf-8").splitlines()]
+    assert [e["reason"] for e in events if e.get("event") == "game_refused"] == [reason] * 3
+    assert len(game_events(root)) == 6
+
+
+@posix_only
+def test_a_game_refused_every_time_stops_the_run_with_one_error_line(tmp_path, start):
+    root = TrainingRoot(tmp_path / "root")
+    env_id = "tests.games_for_tests:nan_always"
+    run = start(
+        "run", "--root", root.path, "--env", env_id, "--games", "100", "--actors", "1",
+        cwd=REPO,
+    )  # fmt: skip
+
+    assert run.finish() == 1, str(run)
+    assert_no_stray_process(run.pgid)
+    reason = (
+        f"{env_id} returned observation[1] = nan at step 2; a recorded game holds finite "
+        "numbers only"
+    )
+    assert run.stderr.splitlines() == [
+        f"error: the last 10 games of {env_id} were all refused, none saved (last: {reason})"
+    ]
+    assert not any(files for files in episode_files(root).values())
+
+
+@posix_only
+def test_a_game_with_actions_from_minus_one_trains_and_plays_its_model(tmp_path, start):
+    root = TrainingRoot(tmp_path / "root")
+    actions_log = tmp_path / "actions.txt"
+    run = start(
+        "run", "--root", root.path, "--env", "tests.games_for_tests:shifted_actions",
+        "--games", "12", "--actors", "1", "--max-waiting", "2", "--n-epochs", "1",
+        "--no-until-solved", cwd=REPO,
+        env={**os.environ, "BGTRAIN_TEST_ACTIONS": str(actions_log)},
+    )  # fmt: skip
+
+    assert run.finish() == 0, str(run)
+    assert_no_stray_process(run.pgid)
+    assert any(line.startswith("Games played:       12 in ") for line in run.lines), run.stdout
+    assert {int(a) for a in actions_log.read_text().split()} == {-1, 0, 1}
+    model = ModelStore(root.path).load()
+    assert (model.meta.obs_dim, model.meta.n_actions) == (4, 3)
+    episodes = load_all(episode_files(root))
+    assert len(episodes) == 12
+    assert {a for ep in episodes.values() for a in ep.actions.tolist()} == {0, 1, 2}
+    assert any(ep.policy_version is not None for ep in episodes.values())  # played on v1+
+
+
+@posix_only
+def test_a_game_past_the_step_limit_flag_is_saved_as_cut_short(tmp_path, start):
+    root = TrainingRoot(tmp_path / "root")
+    run = start(
+        "run", "--root", root.path, "--env", "tests.games_for_tests:endless_fast",
+        "--max-game-steps", "30", "--games", "3", "--actors", "1", "--n-epochs", "1",
+        cwd=REPO,
+    )  # fmt: skip
+
+    assert run.finish() == 0, str(run)
+    assert_no_stray_process(run.pgid)
+    assert any(line.startswith("Games played:       3 in ") for line in run.lines), run.stdout
+    episodes = load_all(episode_files(root)).values()
+    assert [(ep.length, ep.terminated) for ep in episodes] == [(30, False)] * 3
+    assert all(ep.last_state is not None for ep in episodes)
+
+
+@posix_only
+def test_a_game_with_a_negative_threshold_stops_when_solved(tmp_path, start):
+    root = TrainingRoot(tmp_path / "root")
+    run = start(
+        "run", "--root", root.path, "--env", "tests.games_for_tests:negative_threshold",
+        "--actors", "1", "--seed", "1", "--learning-rate", "0.003", "--minutes", "1.5",
+        cwd=REPO,
+    )  # fmt: skip
+
+    assert run.finish() == 0, str(run)
+    assert_no_stray_process(run.pgid)
+    stopped = next(line for line in run.lines if line.startswith("Stopped:"))
+    solved = re.fullmatch(
+        r"Stopped: +solved \(greedy evaluation of model v\d+: mean (-\d+\.\d) over 10 games\)",
+        stopped,
+    )
+    assert solved and -91.0 <= float(solved.group(1)) <= -90.0, stopped
+
+
+@pytest.mark.parametrize(
+    ("mean", "lowest", "threshold", "near"),
+    [
+        (-73.8, -500.0, -100.0, True),  # Acrobot-v1 as in the issue: threshold / 2 = -50
+        (-310.0, -500.0, -100.0, False),
+        (-150.0, -200.0, -110.0, True),  # MountainCar-v0: from -200, half-way is -155
+        (-160.0, -200.0, -110.0, False),
+        (250.0, 20.0, 475.0, True),  # CartPole-v1: as before, about half the threshold
+        (240.0, 20.0, 475.0, False),
+        (-5.0, -20.0, 0.0, True),  # a threshold of 0
+        (-11.0, -20.0, 0.0, False),
+        (480.0, 480.0, 475.0, True),  # already past it from the start
+    ],
+)
+def test_evaluations_start_half_way_to_the_threshold_whatever_its_sign(
+    mean, lowest, threshold, near
+):
+    from bgtrain.runner.session import half_way
+
+    assert half_way(mean, lowest, threshold) is near

@@ -112,6 +112,37 @@ def test_seed_makes_sampling_repeatable(policy):
     assert [policy.act(state) for _ in range(30)] == first
 
 
+@pytest.mark.parametrize("bad", [np.nan, -np.nan])
+def test_a_nan_state_is_refused_not_answered_with_the_last_action(policy, bad):
+    state = np.array([0.2, bad, 0.9], dtype=np.float32)
+    # Before: NaN probabilities made act() return the last action and act_greedy the first.
+    with pytest.raises(ValueError, match=r"^state\[1\] is nan: no action can be chosen for it$"):
+        policy.act(state)
+    with pytest.raises(ValueError, match=r"^state\[1\] is nan: no action can be chosen for it$"):
+        policy.act_greedy(state)
+
+
+def test_a_state_of_another_size_is_refused_not_broadcast(policy):
+    with pytest.raises(ValueError, match=r"^state has shape \(1,\); model v1 takes \(3,\)$"):
+        policy.act(np.array([0.5], dtype=np.float32))  # numpy would broadcast it
+    with pytest.raises(ValueError, match=r"^state has shape \(4,\); model v1 takes \(3,\)$"):
+        policy.act_greedy(np.zeros(4, dtype=np.float32))
+
+
+def test_a_model_with_nan_weights_says_so_instead_of_choosing(policy):
+    arrays = model_arrays()
+    arrays["pi.b2"][:] = np.nan
+    broken = Policy(arrays, meta(version=7))
+    with pytest.raises(ValueError, match=r"^model v7 gives non-finite action probabilities"):
+        broken.act(np.zeros(OBS, dtype=np.float32))
+
+
+def test_an_infinite_state_is_clipped_like_any_large_one(policy):
+    state = np.array([np.inf, 0.0, -np.inf], dtype=np.float32)
+    big = np.array([1e30, 0.0, -1e30], dtype=np.float32)
+    assert policy.act_greedy(state) == policy.act_greedy(big)
+
+
 def test_uniform_policy_before_the_first_model():
     uniform = UniformPolicy(5, seed=0)
     state = np.zeros(3, dtype=np.float32)

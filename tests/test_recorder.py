@@ -354,6 +354,44 @@ def test_flush_timeout_keeps_the_write_pending(tmp_path: Path, gate) -> None:
         rec.close()
 
 
+def test_take_failures_names_each_failed_game_once_without_waiting(tmp_path: Path, gate) -> None:
+    rec = EpisodeRecorder(tmp_path / "root", actor="a")
+    try:
+        bad = nan_game(rec)
+        good = one_step_game(rec, 1.0)
+        assert gate.started.wait(WAIT_S)  # the bad game failed; the good one is held
+        failures = rec.take_failures()
+        assert [(path, str(exc)) for path, exc in failures] == [(bad, "'rewards' has NaN at [1]")]
+        assert rec.pending == 1  # the good game still waits for the disk
+        assert rec.take_failures() == []  # told once
+        gate.release.set()
+        assert rec.flush() == [good]  # flush does not raise for a failure already taken
+    finally:
+        gate.release.set()
+        rec.close()
+
+
+def test_discard_drops_the_game_in_progress(tmp_path: Path) -> None:
+    with EpisodeRecorder(tmp_path / "root", actor="a") as rec:
+        rec.record([0.0, 1.0, 2.0], 1, 1.0)
+        rec.record([0.0, 1.0, 2.0], 0, 1.0)
+        assert rec.discard() == 2
+        assert rec.steps == 0
+        path = one_step_game(rec, 5.0)
+        assert rec.flush() == [path]
+    assert load_episode(path).length == 1
+
+
+def test_flush_returns_at_most_the_last_remembered_paths(tmp_path: Path) -> None:
+    with EpisodeRecorder(tmp_path / "root", actor="a", remember=3) as rec:
+        paths = [one_step_game(rec, float(i)) for i in range(8)]
+        assert rec.flush() == paths[-3:]
+    assert len(list(buffer_of(tmp_path).glob("*.npz"))) == 8  # all written all the same
+    with EpisodeRecorder(tmp_path / "root", actor="b", remember=0) as rec:
+        one_step_game(rec)
+        assert rec.flush() == []
+
+
 # --------------------------------------------------------------------------- names
 
 

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
-from .games import describe, flat, make_env, outcome_of
+from .games import (
+    check_model_fits,
+    checked_observation,
+    checked_reward,
+    describe,
+    make_env,
+    outcome_of,
+)
 from .policy import Policy
 
 
@@ -15,6 +23,9 @@ class EvalResult(NamedTuple):
     greedy: bool
     returns: list[float]
     outcomes: list[str]
+    #: Games stopped at the step cap (``step_limit``) before they ended.
+    cut_short: int = 0
+    step_limit: int | None = None
 
     @property
     def mean(self) -> float:
@@ -47,29 +58,51 @@ class EvalResult(NamedTuple):
             "max": self.max,
             "win_rate": self.win_rate,
             "returns": self.returns,
+            "cut_short": self.cut_short,
+            "step_limit": self.step_limit,
         }
 
 
 def evaluate(
-    policy: Policy, env_id: str, episodes: int = 10, greedy: bool = True, seed: int | None = None
+    policy: Policy,
+    env_id: str,
+    episodes: int = 10,
+    greedy: bool = True,
+    seed: int | None = None,
+    *,
+    max_steps: int | None = None,
+    root: str | Path | None = None,
 ) -> EvalResult:
-    """Play ``episodes`` whole games with ``policy`` (argmax actions when ``greedy``)."""
+    """Play ``episodes`` games with ``policy`` (argmax actions when ``greedy``).
+
+    A game still going after ``max_steps`` steps (default: the game's own limit, else
+    ``games.DEFAULT_STEP_LIMIT``) is stopped and counted as cut short, so evaluating a
+    game that never ends returns. Raises :class:`ModelMismatchError` (naming ``root``)
+    before any game if the model does not fit the game, and :class:`GameStepError` if
+    the game returns what no model can act on (NaN, wrong size).
+    """
     env = make_env(env_id)
     info = describe(env, env_id)
-    returns, outcomes = [], []
+    check_model_fits(policy.meta, info, root)
+    limit = info.step_limit(max_steps)
+    returns, outcomes, cut_short = [], [], 0
     try:
         for i in range(episodes):
             obs, _ = env.reset(seed=None if seed is None else seed + i)
-            total, step_info = 0.0, {}
-            while True:
-                state = flat(obs)
+            state = checked_observation(obs, info, 0)
+            total, step_info, ended, step = 0.0, {}, False, 0
+            while step < limit:
                 action = policy.act_greedy(state) if greedy else policy.act(state)[0]
-                obs, reward, terminated, truncated, step_info = env.step(action)
-                total += float(reward)
+                obs, reward, terminated, truncated, step_info = env.step(info.action_start + action)
+                step += 1
+                total += checked_reward(reward, info, step)
+                state = checked_observation(obs, info, step)
                 if terminated or truncated:
+                    ended = True
                     break
+            cut_short += not ended
             returns.append(total)
             outcomes.append(outcome_of(total, step_info, info.reward_threshold))
     finally:
         env.close()
-    return EvalResult(policy.version, greedy, returns, outcomes)
+    return EvalResult(policy.version, greedy, returns, outcomes, cut_short, limit)

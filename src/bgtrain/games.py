@@ -1,21 +1,30 @@
 """Games to play: any Gymnasium id, or ``package.module:factory`` for a custom game.
 
 Only what the game loop needs: make the environment, flatten observations to float32,
-and say the outcome of a game. numpy and gymnasium only: game processes import this.
+check what a game returns, say the outcome of a game, and check that a root's model fits
+a game. numpy and gymnasium only: game processes import this.
 """
 
 from __future__ import annotations
 
 import importlib
+import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
-from .errors import BgtrainError
+from .episode import MAX_ABS_VALUE
+from .errors import BgtrainError, GameStepError, ModelMismatchError
+from .models import ModelMeta
 
 DEFAULT_ENV = "CartPole-v1"
+#: Steps after which a game with no limit of its own (no ``spec.max_episode_steps``) is
+#: stopped and saved as cut short: a game that never ends must not become one huge file
+#: the learner cannot train, nor an evaluation that never returns.
+DEFAULT_STEP_LIMIT = 100_000
 
 
 class GameError(BgtrainError):
@@ -31,6 +40,21 @@ class GameInfo:
     n_actions: int
     #: Return that counts as solved/Victory (the env spec's ``reward_threshold``), if any.
     reward_threshold: float | None
+    #: The game's first action (``Discrete(n, start)``): the game is sent
+    #: ``action_start + i`` for the action index ``i`` (0..n-1) files and models hold.
+    action_start: int = 0
+    #: The game's own step limit (the env spec's ``max_episode_steps``), if any.
+    max_episode_steps: int | None = None
+
+    def step_limit(self, limit: int | None = None) -> int:
+        """Steps after which a game is cut short: ``limit`` if given, else the game's own
+        limit, else :data:`DEFAULT_STEP_LIMIT`."""
+        if limit is not None:
+            return limit
+        return self.max_episode_steps or DEFAULT_STEP_LIMIT
+
+    def shape_text(self) -> str:
+        return _shape_text(self.obs_dim, self.n_actions)
 
 
 def make_env(env: str, **kwargs: Any) -> gym.Env:
@@ -65,7 +89,15 @@ def describe(env: gym.Env, env_id: str) -> GameInfo:
         raise GameError(f"{env_id} has observation space {env.observation_space}; need a Box")
     spec = getattr(env, "spec", None)
     threshold = getattr(spec, "reward_threshold", None) if spec is not None else None
-    return GameInfo(env_id, int(np.prod(shape)), int(env.action_space.n), threshold)
+    max_steps = getattr(spec, "max_episode_steps", None) if spec is not None else None
+    return GameInfo(
+        env_id,
+        int(np.prod(shape)),
+        int(env.action_space.n),
+        None if threshold is None else float(threshold),
+        action_start=int(getattr(env.action_space, "start", 0)),
+        max_episode_steps=None if max_steps is None else int(max_steps),
+    )
 
 
 def game_info(env_id: str) -> GameInfo:
@@ -89,3 +121,87 @@ def outcome_of(total_reward: float, info: dict[str, Any], threshold: float | Non
 
 def flat(obs: Any) -> np.ndarray:
     return np.asarray(obs, dtype=np.float32).reshape(-1)
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _when(step: int) -> str:
+    return "at reset" if step == 0 else f"at step {step}"
+
+
+def checked_observation(obs: Any, info: GameInfo, step: int) -> np.ndarray:
+    """``obs`` as a new flat float32 array, or :class:`GameStepError` if a recorded game
+    cannot hold it: not numbers, another size than the game's observation space, NaN,
+    infinite or beyond +-``MAX_ABS_VALUE`` (what an episode file accepts). ``step`` 0 is
+    the observation of ``reset``. A copy: a game may reuse its array for the next step."""
+    try:
+        raw = np.asarray(obs)
+        # Through float64 unless already float32: a float64 of 1e39 must be refused as too
+        # large, not silently become a float32 inf.
+        state = np.array(raw if raw.dtype == np.float32 else raw.astype(np.float64)).reshape(-1)
+    except (TypeError, ValueError) as exc:
+        raise GameStepError(
+            f"{info.env_id} returned an observation that is not numbers {_when(step)} ({exc})"
+        ) from None
+    if state.shape != (info.obs_dim,):
+        raise GameStepError(
+            f"{info.env_id} returned an observation of {state.size} numbers {_when(step)}; "
+            f"its observation space has {info.obs_dim}"
+        )
+    if not np.abs(state).max() <= MAX_ABS_VALUE:  # NaN fails the comparison too
+        i = int(np.flatnonzero(~(np.abs(state) <= MAX_ABS_VALUE))[0])
+        raise GameStepError(
+            f"{info.env_id} returned observation[{i}] = {state[i]:g} {_when(step)}; "
+            + _allowed(float(state[i]))
+        )
+    return state.astype(np.float32, copy=False)
+
+
+def checked_reward(reward: Any, info: GameInfo, step: int) -> float:
+    """``reward`` as a float, or :class:`GameStepError` if it is not one finite number
+    within +-``MAX_ABS_VALUE`` (a one-element array counts as one number)."""
+    if isinstance(reward, (int, float)):  # the usual case, and numpy's float64
+        value = float(reward)
+    else:
+        arr = np.asarray(reward)
+        if arr.dtype.kind not in "biuf" or arr.size != 1:
+            raise GameStepError(
+                f"{info.env_id} returned reward {reward!r} {_when(step)}; a reward is one number"
+            )
+        value = float(arr.reshape(()))
+    if not abs(value) <= MAX_ABS_VALUE:
+        raise GameStepError(
+            f"{info.env_id} returned reward {value:g} {_when(step)}; " + _allowed(value)
+        )
+    return value
+
+
+def _allowed(value: float) -> str:
+    if not math.isfinite(value):
+        return "a recorded game holds finite numbers only"
+    return (
+        f"a recorded game holds values within +-{MAX_ABS_VALUE:.0e} (scale the game's values down)"
+    )
+
+
+def check_model_fits(meta: ModelMeta, info: GameInfo, root: str | Path | None) -> None:
+    """:class:`ModelMismatchError` unless the model of ``meta`` takes this game's
+    observations and gives its number of actions (``root``: where the model is)."""
+    if meta.obs_dim == info.obs_dim and meta.n_actions == info.n_actions:
+        return
+    made_for = meta.extra.get("env")
+    made = f"made for {made_for}" if made_for else "made for another game"
+    where = f"the model in --root {root}" if root is not None else "the model"
+    raise ModelMismatchError(
+        f"{where} (v{meta.version}) was {made} "
+        f"({_shape_text(meta.obs_dim, meta.n_actions)}); {info.env_id} has "
+        f"{info.shape_text()}. Use another --root for {info.env_id}"
+        + (f", or --env {made_for}" if made_for and made_for != info.env_id else "")
+    )
+
+
+def _shape_text(obs_dim: int, n_actions: int) -> str:
+    return (
+        f"{obs_dim} observation{'s' * (obs_dim != 1)}, {n_actions} action{'s' * (n_actions != 1)}"
+    )

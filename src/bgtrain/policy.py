@@ -134,9 +134,34 @@ class Policy:
 
     # ------------------------------------------------------------------ acting
 
+    def _checked(self, state: np.ndarray) -> np.ndarray:
+        """One state of the size this model takes (numpy would broadcast a (1,) state)."""
+        x = np.asarray(state, dtype=np.float32)
+        if x.shape != (self.obs_dim,):
+            raise ValueError(
+                f"state has shape {x.shape}; model v{self.version} takes ({self.obs_dim},)"
+            )
+        return x
+
+    def _finite(self, values: np.ndarray, state: np.ndarray) -> np.ndarray:
+        """``values`` (logits or log-probabilities), refused if not finite: a NaN reads as
+        "the last action" to the sampler below and "the first" to argmax, a silent and
+        wrong choice. Checked on the few outputs, not on every input number."""
+        if np.isfinite(values).all():
+            return values
+        bad = np.flatnonzero(~np.isfinite(state))
+        if bad.size:
+            i = int(bad[0])
+            raise ValueError(f"state[{i}] is {state[i]}: no action can be chosen for it")
+        raise ValueError(
+            f"model v{self.version} gives non-finite action probabilities; it cannot "
+            "choose an action (roll back to an earlier version)"
+        )
+
     def act(self, state: np.ndarray) -> tuple[int, float]:
         """Sample an action; returns ``(action, log-probability)`` to record."""
-        log_p = self.log_probs(state)
+        x = self._checked(state)
+        log_p = self._finite(self.log_probs(x), x)
         u = self._rng.random()
         cumulative = 0.0
         action = self.n_actions - 1
@@ -148,7 +173,8 @@ class Policy:
         return action, float(log_p[action])
 
     def act_greedy(self, state: np.ndarray) -> int:
-        return int(np.argmax(self.logits(state)))
+        x = self._checked(state)
+        return int(np.argmax(self._finite(self.logits(x), x)))
 
 
 class UniformPolicy:

@@ -2,8 +2,10 @@
 
 ``record()`` copies the state into a preallocated float32 block (no per-step arrays);
 ``finish()`` hands the episode to a background writer thread and returns at once, so the
-game loop never waits on the disk. The writer validates, writes a dot-named temp file in
-``buffer/``, fsyncs it and renames it into place (guarantee 1).
+game loop never waits on the disk (unless ``MAX_PENDING_WRITES`` games already wait to be
+written: memory stays bounded when the disk is slower than the game). The writer
+validates, writes a dot-named temp file in ``buffer/``, fsyncs it and renames it into
+place (guarantee 1).
 
 Names never clash: each recorder has its own actor id (host, pid and a per-process
 counter by default) and its names' millisecond field only increases; the final rename
@@ -36,8 +38,13 @@ logger = logging.getLogger(__name__)
 
 _recorder_ids = itertools.count()
 _INITIAL_CAPACITY = 256
-#: flush() returns the paths written since the previous flush, up to this many.
-MAX_REMEMBERED_WRITES = 100_000
+#: flush() returns the paths written since the previous flush, the last this many at most:
+#: a recorder that is never flushed (a game process playing for hours) keeps no more, so
+#: its memory stays flat. The same bound holds for failed writes not yet reported.
+MAX_REMEMBERED_WRITES = 1_000
+#: finish() waits while this many games wait to be written: a game loop faster than the
+#: disk must not hold every unwritten game in memory (a one-step game outruns an fsync).
+MAX_PENDING_WRITES = 32
 
 
 def default_actor() -> str:
@@ -53,6 +60,9 @@ class EpisodeRecorder:
     >>> rec.record(state, action, reward, logp)                      # doctest: +SKIP
     >>> rec.finish("Victory")                                        # doctest: +SKIP
     >>> rec.close()                                                  # doctest: +SKIP
+
+    ``remember``: how many written paths :meth:`flush` returns at most (0: none, for a
+    loop that never asks, so nothing is kept per game).
     """
 
     def __init__(
@@ -63,6 +73,7 @@ class EpisodeRecorder:
         env: str | None = None,
         policy_version: int | None = None,
         compress: bool = False,
+        remember: int = MAX_REMEMBERED_WRITES,
     ) -> None:
         self.root = TrainingRoot.at(root)
         self.buffer = self.root.buffer
@@ -72,10 +83,16 @@ class EpisodeRecorder:
         self.policy_version = policy_version
         self.compress = compress
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bgtrain-writer")
-        self._pending: list[Future[Path]] = []
+        #: Writes not yet known to have ended: each game's intended path and its write.
+        self._pending: list[tuple[Path, Future[Path]]] = []
         #: Writes that ended since the last flush(): their paths and their failures.
-        self._written: deque[Path] = deque(maxlen=MAX_REMEMBERED_WRITES)
-        self._failed: list[BaseException] = []
+        #: How many written paths flush() returns at most: 0 for a caller that never asks
+        #: (a game process playing for hours keeps nothing per game).
+        self._remember = remember
+        self._written: deque[Path] = deque(maxlen=remember)
+        self._failed: deque[tuple[Path, BaseException]] = deque(maxlen=MAX_REMEMBERED_WRITES)
+        #: Failed writes since they were last reported (may exceed what ``_failed`` keeps).
+        self._n_failed = 0
         self._pending_lock = threading.Lock()
         self._last_stamp: datetime | None = None
         self._reset()
@@ -93,6 +110,13 @@ class EpisodeRecorder:
     def steps(self) -> int:
         """Decisions recorded in the game in progress."""
         return len(self._actions)
+
+    @property
+    def pending(self) -> int:
+        """Games finished but not yet written (or failed): they wait for the disk."""
+        with self._pending_lock:
+            self._collect_done()
+            return len(self._pending)
 
     def record(self, state: Any, action: int, reward: float, logp: float | None = None) -> None:
         """One decision: the state seen, the action chosen, the reward that followed."""
@@ -153,6 +177,7 @@ class EpisodeRecorder:
         info = {"outcome": outcome, "actor": self.actor, **meta}
         if self.env is not None:
             info.setdefault("env", self.env)
+        self._wait_for_room()
         future = self._writer.submit(
             self._write,
             path,
@@ -167,20 +192,48 @@ class EpisodeRecorder:
         )
         with self._pending_lock:
             self._collect_done()
-            self._pending.append(future)
+            self._pending.append((path, future))
         return path
+
+    def _wait_for_room(self) -> None:
+        """Wait while ``MAX_PENDING_WRITES`` games wait to be written (the disk is behind)."""
+        while True:
+            with self._pending_lock:
+                self._collect_done()
+                if len(self._pending) < MAX_PENDING_WRITES:
+                    return
+                oldest = self._pending[0][1]
+            oldest.exception()  # waits for it; its failure is kept by _collect_done
+
+    def discard(self) -> int:
+        """Drop the game in progress without saving anything (a game refused half-way);
+        returns the number of decisions dropped."""
+        dropped = len(self._actions)
+        self._reset()
+        return dropped
 
     def _collect_done(self) -> None:
         """Move ended writes out of the pending list, keeping their paths and failures."""
         still = []
-        for f in self._pending:
+        for path, f in self._pending:
             if not f.done():
-                still.append(f)
-            elif f.exception() is not None:
-                self._failed.append(f.exception())
+                still.append((path, f))
+            elif (exc := f.exception()) is not None:
+                self._failed.append((path, exc))
+                self._n_failed += 1
             else:
                 self._written.append(f.result())
         self._pending = still
+
+    def take_failures(self) -> list[tuple[Path, BaseException]]:
+        """Writes that have failed since the last call (or flush), without waiting: each
+        game's intended path and its error. A caller that takes them is told of each
+        failure once; ``flush()`` no longer raises for them."""
+        with self._pending_lock:
+            self._collect_done()
+            failures, self._failed = list(self._failed), deque(maxlen=MAX_REMEMBERED_WRITES)
+            self._n_failed = 0
+        return failures
 
     def _stamp(self) -> datetime:
         """Wall-clock time, but strictly later (by >= 1 ms) than this recorder's last name."""
@@ -244,15 +297,12 @@ class EpisodeRecorder:
 
     # ------------------------------------------------------------------ lifecycle
 
-    def flush(self, timeout: float | None = None) -> list[Path]:
-        """Wait for every pending write; return the paths written since the last flush.
-
-        Raises :class:`EpisodeWriteError` if a write failed, and ``TimeoutError`` (the
-        writes stay pending) if ``timeout`` seconds pass first.
-        """
+    def wait(self, timeout: float | None = None) -> None:
+        """Wait for every pending write to end (written or failed), raising nothing but
+        ``TimeoutError`` (the writes stay pending) if ``timeout`` seconds pass first."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._pending_lock:
-            pending = list(self._pending)
+            pending = [future for _, future in self._pending]
         for future in pending:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
             try:
@@ -261,14 +311,26 @@ class EpisodeRecorder:
                 raise TimeoutError(
                     f"episode writes still pending after {timeout} s into {self.buffer}"
                 ) from None
+
+    def flush(self, timeout: float | None = None) -> list[Path]:
+        """Wait for every pending write; return the paths written since the last flush
+        (the last ``remember`` of them at most).
+
+        Raises :class:`EpisodeWriteError` if a write failed (and was not taken by
+        :meth:`take_failures`), and ``TimeoutError`` (the writes stay pending) if
+        ``timeout`` seconds pass first.
+        """
+        self.wait(timeout)
         with self._pending_lock:
             self._collect_done()
-            written, self._written = list(self._written), deque(maxlen=MAX_REMEMBERED_WRITES)
-            failures, self._failed = self._failed, []
+            written, self._written = list(self._written), deque(maxlen=self._remember)
+            failures, self._failed = list(self._failed), deque(maxlen=MAX_REMEMBERED_WRITES)
+            n_failed, self._n_failed = self._n_failed, 0
         if failures:
+            first = failures[0][1]
             raise EpisodeWriteError(
-                f"{len(failures)} episode(s) could not be saved into {self.buffer}: {failures[0]}"
-            ) from failures[0]
+                f"{n_failed} episode(s) could not be saved into {self.buffer}: {first}"
+            ) from first
         return written
 
     def close(self) -> list[Path]:

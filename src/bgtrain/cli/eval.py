@@ -26,6 +26,9 @@ class EvalConfig:
     seed: int | None = None
     #: Print one JSON object instead of text.
     json: bool = False
+    #: Stop a game still going after this many steps and count it as cut short
+    #: (default: the game's own limit, else 100000).
+    max_steps: int | None = None
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -45,9 +48,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--env", help="the game (default: from the root's games, else CartPole-v1)")
     p.add_argument("--seed", type=int, help="seed of the games")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument(
+        "--max-steps",
+        type=positive_int,
+        metavar="N",
+        help="stop a game still going after N steps; it counts as cut short "
+        "(default: the game's own limit, else 100000)",
+    )
     p.set_defaults(
         run=lambda a: run(
-            EvalConfig(a.root, a.version, a.episodes, a.greedy, a.env, a.seed, a.json)
+            EvalConfig(a.root, a.version, a.episodes, a.greedy, a.env, a.seed, a.json, a.max_steps)
         )
     )
 
@@ -60,7 +70,15 @@ def run(config: EvalConfig) -> int:
 
     model = ModelStore(config.root).load(config.version)
     env = config.env or model.meta.extra.get("env") or DEFAULT_ENV
-    result = evaluate(Policy.from_model(model), env, config.episodes, config.greedy, config.seed)
+    result = evaluate(
+        Policy.from_model(model),
+        env,
+        config.episodes,
+        config.greedy,
+        config.seed,
+        max_steps=config.max_steps,
+        root=config.root,
+    )
     if config.json:
         print(json.dumps({"env": env, **result.as_dict()}))
         return 0
@@ -69,4 +87,9 @@ def run(config: EvalConfig) -> int:
     print(f"  mean return: {result.mean:.2f} (std {result.std:.2f})")
     print(f"  min / max:   {result.min:.2f} / {result.max:.2f}")
     print(f"  win rate:    {result.win_rate:.0%}")
+    if result.cut_short:
+        print(
+            f"  cut short:   {result.cut_short} of {len(result.returns)} games still going "
+            f"at the {result.step_limit}-step cap (--max-steps)"
+        )
     return 0

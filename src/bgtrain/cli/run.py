@@ -8,6 +8,7 @@ cut short and the learner finishes or returns its batch. A second Ctrl+C quits a
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,13 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
         type=int,
         metavar="N",
         help="pause games while N wait in the buffer (default: 4; 0: never)",
+    )
+    p.add_argument(
+        "--max-game-steps",
+        type=int,
+        metavar="N",
+        help="save a game still going after N steps as cut short, and cut evaluation "
+        "games there too (default: the game's own limit, else 100000)",
     )
     p.add_argument(
         "--config",
@@ -102,6 +110,7 @@ def config_from_args(a: argparse.Namespace) -> Any:
         "eval_every_steps",
         "seed",
         "max_waiting",
+        "max_game_steps",
     )
     for name in names:
         if getattr(a, name, None) is not None:
@@ -116,6 +125,8 @@ def run_from_args(a: argparse.Namespace) -> int:
     from ..runner.session import run
 
     summary = run(config_from_args(a))
+    if summary.error is not None:
+        print(f"error: {summary.error}", file=sys.stderr)
     return summary.exit_code
 
 

@@ -7,13 +7,25 @@ event is set: a game in progress is then saved as cut short (``terminated=False`
 from __future__ import annotations
 
 import logging
+import math
 import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
-from ..games import describe, flat, make_env, outcome_of
+import numpy as np
+
+from ..errors import BgtrainError, GameStepError
+from ..games import (
+    GameInfo,
+    check_model_fits,
+    checked_observation,
+    checked_reward,
+    describe,
+    make_env,
+    outcome_of,
+)
 from ..models import ModelStore
 from ..policy import Policy, UniformPolicy
 from ..recorder import EpisodeRecorder
@@ -47,10 +59,13 @@ class ActorConfig:
     #: never). A simulator can outrun any learner; games it cannot train on in time only
     #: go stale, and their CPU is the learner's on a small machine.
     max_waiting: int | None = None
+    #: A game still going after this many steps is saved as cut short (none: the game's
+    #: own limit, else games.DEFAULT_STEP_LIMIT).
+    max_game_steps: int | None = None
 
 
 class GameReport(NamedTuple):
-    """Sent to the run after every game."""
+    """Sent to the run after every game played, saved or refused."""
 
     actor_id: int
     total_reward: float
@@ -59,78 +74,178 @@ class GameReport(NamedTuple):
     outcome: str
     terminated: bool
     finished_at: float
+    #: Why the game was refused and not saved (a :class:`GameStepError`); ``""``: the
+    #: game was handed to the recorder.
+    refused: str = ""
+
+
+class UnsavedGame(NamedTuple):
+    """Sent when a game handed to the recorder could not be written after all."""
+
+    actor_id: int
+    name: str
+    reason: str
+
+
+class GameProcessError(NamedTuple):
+    """Sent by a game process that cannot go on (e.g. a model that does not fit the game):
+    the run stops and prints ``message`` as one error line."""
+
+    actor_id: int
+    message: str
+
+
+Report = GameReport | UnsavedGame | GameProcessError
+
+
+class _Game(NamedTuple):
+    total_reward: float
+    terminated: bool
+    last_obs: np.ndarray
+    step_info: dict[str, Any]
 
 
 def play(config: ActorConfig, stop: StopFlag, slots: GameSlots, report: Any) -> int:
-    """Play games until ``stop`` or no slot is left; returns the number of games saved."""
+    """Play games until ``stop`` or no slot is left; returns the number of games saved.
+
+    A game that returns what a recorded game cannot hold (:class:`GameStepError`) is
+    refused: nothing of it is saved, the run is told why, and the next game starts.
+    """
     env = make_env(config.env)
     info = describe(env, config.env)
+    limit = info.step_limit(config.max_game_steps)
     store = ModelStore(config.root)
     policy: Policy | UniformPolicy = UniformPolicy(info.n_actions, seed=config.seed)
+    # remember=0: this loop never asks which paths were written; keeping them would grow
+    # the process by a path per game for hours.
     recorder = EpisodeRecorder(
-        config.root, actor=f"a{config.actor_id}", env=config.env, policy_version=None
+        config.root, actor=f"a{config.actor_id}", env=config.env, policy_version=None, remember=0
     )
-    games = 0
+    played = saved = 0
     try:
-        while not stop.is_set() and _wait_for_room(config, stop) and slots.take():
+        while not stop.is_set() and _wait_for_room(config, stop, recorder) and slots.take():
             model = store.load_if_newer(policy.version)
             if model is not None:
+                # A model of another shape (a root shared with another game, a rollback
+                # to a foreign model) would fail deep in numpy: refuse it by name.
+                check_model_fits(model.meta, info, config.root)
                 policy = Policy.from_model(model)
-                policy.seed(None if config.seed is None else config.seed + games)
+                policy.seed(None if config.seed is None else config.seed + played)
                 recorder.policy_version = model.version
-            seed = None if config.seed is None else config.seed + 7919 * games
-            obs, _ = env.reset(seed=seed)
-            obs = flat(obs)
-            total, terminated, step_info = 0.0, False, {}
-            while not stop.is_set():
-                action, logp = policy.act(obs)
-                next_obs, reward, terminated, truncated, step_info = env.step(action)
-                recorder.record(obs, action, reward, logp)
-                total += float(reward)
-                obs = flat(next_obs)
-                if terminated or truncated:
-                    break
+            seed = None if config.seed is None else config.seed + 7919 * played
+            try:
+                game = _play_one(env, info, policy, recorder, stop, limit, seed)
+            except GameStepError as exc:
+                length = recorder.discard()
+                played += 1
+                report.put(
+                    GameReport(
+                        config.actor_id,
+                        math.nan,
+                        length,
+                        policy.version,
+                        "Refused",
+                        False,
+                        time.time(),
+                        refused=str(exc),
+                    )
+                )
+                continue
             length = recorder.steps
             if length == 0:
                 break
-            # Stopped mid-game: saved all the same, as cut short, with its last state.
-            outcome = outcome_of(total, step_info, info.reward_threshold)
+            # Stopped mid-game, or past the step limit: saved all the same, as cut short,
+            # with its last state (the learner bootstraps from it).
+            outcome = outcome_of(game.total_reward, game.step_info, info.reward_threshold)
             recorder.finish(
                 outcome,
-                terminated=bool(terminated),
-                last_state=None if terminated else obs,
+                terminated=game.terminated,
+                last_state=None if game.terminated else game.last_obs,
                 n_actions=info.n_actions,
             )
-            games += 1
+            played += 1
+            saved += 1
             report.put(
                 GameReport(
                     config.actor_id,
-                    total,
+                    game.total_reward,
                     length,
                     policy.version,
                     outcome,
-                    bool(terminated),
+                    game.terminated,
                     time.time(),
                 )
             )
+            saved -= _report_unsaved(recorder.take_failures(), config.actor_id, report)
     finally:
-        recorder.close()
-        env.close()
-    return games
+        try:
+            recorder.wait()
+            saved -= _report_unsaved(recorder.take_failures(), config.actor_id, report)
+        finally:
+            recorder.close()
+            env.close()
+    return saved
 
 
-def _wait_for_room(config: ActorConfig, stop: StopFlag) -> bool:
-    """Wait while the buffer is full (``max_waiting``); ``False`` if stopped meanwhile."""
+def _play_one(
+    env: Any,
+    info: GameInfo,
+    policy: Policy | UniformPolicy,
+    recorder: EpisodeRecorder,
+    stop: StopFlag,
+    limit: int,
+    seed: int | None,
+) -> _Game:
+    """One game, recorded step by step, until it ends, ``stop`` or ``limit`` steps.
+
+    The game is sent ``info.action_start + i`` for action index ``i``: files and models
+    hold indices 0..n-1 whatever the game's own range (``Discrete(n, start)``).
+    """
+    obs, _ = env.reset(seed=seed)
+    state = checked_observation(obs, info, 0)
+    total, terminated, step_info = 0.0, False, {}
+    step = 0
+    while not stop.is_set() and step < limit:
+        action, logp = policy.act(state)
+        next_obs, reward, terminated, truncated, step_info = env.step(info.action_start + action)
+        step += 1
+        value = checked_reward(reward, info, step)
+        next_state = checked_observation(next_obs, info, step)
+        recorder.record(state, action, value, logp)
+        total += value
+        state = next_state
+        if terminated or truncated:
+            break
+    return _Game(total, bool(terminated), state, step_info)
+
+
+def _report_unsaved(failures: list[tuple[Path, BaseException]], actor_id: int, report: Any) -> int:
+    for path, exc in failures:
+        report.put(UnsavedGame(actor_id, path.name, str(exc)))
+    return len(failures)
+
+
+def _wait_for_room(config: ActorConfig, stop: StopFlag, recorder: EpisodeRecorder) -> bool:
+    """Wait while ``max_waiting`` games wait for the learner; ``False`` if stopped meanwhile.
+
+    The games still being written count too: a game faster than the disk (CartPole on a
+    busy machine) would otherwise race ahead of a learner it never sees waiting, and play
+    a whole run before the first model is published.
+    """
     if config.max_waiting is None:
         return True
     buffer = config.root / "data" / "buffer"
-    while len(episode_entries(buffer)) >= config.max_waiting:
+    while len(episode_entries(buffer)) + recorder.pending >= config.max_waiting:
         if stop.wait(PACING_POLL_S):
             return False
     return True
 
 
 def actor_process_main(config: ActorConfig, stop: Any, slots: Any, report: Any) -> None:
-    """Entry point of a game process: Ctrl+C is the run's to handle (it sets ``stop``)."""
+    """Entry point of a game process: Ctrl+C is the run's to handle (it sets ``stop``).
+    An error bgtrain raises on purpose goes to the run as one line, not a traceback."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    play(config, stop, slots, report)
+    try:
+        play(config, stop, slots, report)
+    except BgtrainError as exc:
+        report.put(GameProcessError(config.actor_id, str(exc)))

@@ -15,14 +15,15 @@ import time
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from .actor import ActorConfig, GameReport, actor_process_main
+from .actor import ActorConfig, Report, actor_process_main
 
 
 class Fleet(Protocol):
     def start(self, configs: Sequence[ActorConfig], max_games: int | None) -> None: ...
 
-    def reports(self, timeout: float) -> list[GameReport]:
-        """Game reports that arrived, waiting at most ``timeout`` for the first."""
+    def reports(self, timeout: float) -> list[Report]:
+        """Reports that arrived (games, unsaved games, a game process's error), waiting
+        at most ``timeout`` for the first."""
         ...
 
     def stop(self, timeout: float) -> None:
@@ -60,7 +61,7 @@ class LocalFleet:
         self._stop = self._ctx.Event()
         self._queue: Any = self._ctx.Queue()
         self._procs: list[Any] = []
-        self._late: list[GameReport] = []
+        self._late: list[Report] = []
 
     def start(self, configs: Sequence[ActorConfig], max_games: int | None) -> None:
         # Kept referenced until the children have started: spawn unpickles it later.
@@ -75,9 +76,9 @@ class LocalFleet:
             proc.start()
             self._procs.append(proc)
 
-    def _drain(self, timeout: float) -> list[GameReport]:
+    def _drain(self, timeout: float) -> list[Report]:
         """What the queue holds, waiting at most ``timeout`` for the first report."""
-        out: list[GameReport] = []
+        out: list[Report] = []
         try:
             out.append(self._queue.get(timeout=timeout))
             while True:
@@ -86,7 +87,7 @@ class LocalFleet:
             pass
         return out
 
-    def reports(self, timeout: float) -> list[GameReport]:
+    def reports(self, timeout: float) -> list[Report]:
         late, self._late = self._late, []
         return late + self._drain(0 if late else timeout)
 

@@ -25,17 +25,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..config import LearnerSettings
+from ..config import SEED_RANGE, LearnerSettings
 from ..counters import read_counters
-from ..errors import BgtrainError
+from ..errors import BgtrainError, InvalidModelError, ModelNotFoundError, SettingsError
 from ..evaluation import EvalResult, evaluate
-from ..games import DEFAULT_ENV, game_info
+from ..games import DEFAULT_ENV, check_model_fits, game_info
 from ..models import ModelStore
 from ..policy import Policy
 from ..reporting import append_metrics
 from ..root import DEFAULT_ROOT, TrainingRoot
+from ..settings import at_least, check_settings, checked, greater_than, non_empty
 from ..spool import Spool
-from .actor import ActorConfig, GameReport
+from .actor import ActorConfig, GameProcessError, GameReport, Report, UnsavedGame
 from .fleet import Fleet, LocalFleet
 from .learner_process import learner_process_main
 
@@ -49,6 +50,11 @@ RECENT_GAMES = 20
 DEFAULT_MAX_WAITING = 4
 #: Greedy evaluations cost CPU the games and learner share: at most one per this many s.
 EVAL_MIN_INTERVAL_S = 2.0
+#: The run stops with an error after this many refused games in a row (a game that
+#: returns NaN or values of the wrong size every time cannot be trained on).
+MAX_REFUSED_IN_A_ROW = 10
+#: Refused games printed one line each; more are only counted (in the summary).
+MAX_REFUSED_LINES = 10
 
 
 def default_actors() -> int:
@@ -61,37 +67,54 @@ class RunConfig:
     """``bgtrain run``: each field is a flag of the same name."""
 
     #: Gymnasium id, or package.module:factory for a custom game.
-    env: str = DEFAULT_ENV
+    env: str = checked(DEFAULT_ENV, non_empty())
     #: Game processes (default: the cores minus one for the learner).
-    actors: int | None = None
+    actors: int | None = checked(None, at_least(1))
     #: The training root.
     root: Path = DEFAULT_ROOT
     #: Stop after this many games (default: no limit).
-    games: int | None = None
+    games: int | None = checked(None, at_least(1))
     #: Stop after this many minutes (default: no limit).
-    minutes: float | None = None
+    minutes: float | None = checked(None, greater_than(0))
     #: Stop when solved: a greedy evaluation of the latest model reaches the env's reward
     #: threshold (tried as the mean of the recent games nears it).
     until_solved: bool = True
     #: Games of each greedy evaluation.
-    eval_episodes: int = 10
+    eval_episodes: int = checked(10, at_least(1))
     #: Evaluate the latest model every this many game steps instead, on a fixed schedule
     #: like Stable-Baselines3's EvalCallback (none: as the recent games near the threshold).
-    eval_every_steps: int | None = None
+    eval_every_steps: int | None = checked(None, at_least(1))
     #: Seed of the games and of the network (default: random).
-    seed: int | None = None
+    seed: int | None = checked(None, SEED_RANGE)
     #: A game process pauses between games while this many wait in the buffer
     #: (default: DEFAULT_MAX_WAITING; 0: never pause).
-    max_waiting: int | None = None
+    max_waiting: int | None = checked(None, at_least(0))
+    #: A game still going after this many steps is stopped and saved as cut short, as is
+    #: an evaluation game (default: the game's own limit, e.g. CartPole-v1's 500, else
+    #: 100,000): a game that never ends never becomes one huge file.
+    max_game_steps: int | None = checked(None, at_least(1))
     #: The learner's settings.
     learner: LearnerSettings = field(default_factory=LearnerSettings)
+
+    def __post_init__(self) -> None:
+        check_settings(self)  # every range as declared above: refused before anything starts
 
 
 @dataclass
 class RunSummary:
+    #: Games played: saved, refused or not written (each accounted for below).
     games: int = 0
-    #: Game steps played (cut-short games included).
+    #: Game steps played (cut-short and refused games included).
     steps: int = 0
+    #: Games refused (a GameStepError: NaN, infinite, too large or wrongly sized values),
+    #: not saved; and the last reason.
+    refused: int = 0
+    last_refusal: str = ""
+    #: Games the recorder could not write (disk full...); and the last reason.
+    unsaved: int = 0
+    last_unsaved: str = ""
+    #: Why the run stopped in error (the CLI prints it as one ``error:`` line).
+    error: str | None = None
     first_version: int | None = None
     last_version: int | None = None
     best_mean_return: float = -math.inf
@@ -153,6 +176,10 @@ class Run:
         self._last_eval_time = -math.inf
         self._evaluations = 0
         self._next_eval_steps = config.eval_every_steps or 0
+        #: The lowest mean of the recent games so far: where "half-way to the threshold"
+        #: starts from, whatever the threshold's sign.
+        self._lowest_mean = math.inf
+        self._refused_in_a_row = 0
         self._started = time.monotonic()
 
     # ------------------------------------------------------------------ processes
@@ -199,8 +226,24 @@ class Run:
 
     # ------------------------------------------------------------------ the run
 
+    def check_game_fits(self) -> None:
+        """Refuse, before anything starts, a game the root's model (or ``--n-actions``)
+        does not fit: its games would die in numpy, or be trained into the wrong model."""
+        n_actions = self.config.learner.n_actions
+        if n_actions is not None and n_actions != self.info.n_actions:
+            raise SettingsError(
+                f"n_actions = {n_actions} does not fit {self.config.env}, which has "
+                f"{self.info.n_actions} actions; leave it unset (taken from the games)"
+            )
+        try:
+            model = self.store.load()
+        except (ModelNotFoundError, InvalidModelError):  # none yet, or the learner's to report
+            return
+        check_model_fits(model.meta, self.info, self.config.root)
+
     def run(self) -> RunSummary:
         c = self.config
+        self.check_game_fits()
         self.root.ensure()
         self._start_learner()
         self.console("[OK] Background parallel learner initialized and started")
@@ -226,6 +269,7 @@ class Run:
                 i,
                 seed=None if c.seed is None else c.seed * 1000 + i,
                 max_waiting=max_waiting or None,
+                max_game_steps=c.max_game_steps,
             )
             for i in range(actors)
         ]
@@ -240,10 +284,21 @@ class Run:
                 for report in self.fleet.reports(0):
                     self._account(report)
                 self._stop_learner()
+        self._check_refusals()
         self.summary.elapsed_s = time.monotonic() - self._started
         self.summary.last_version = self.store.latest_version()
         self._print_summary()
         return self.summary
+
+    def _check_refusals(self) -> None:
+        """A run whose every game was refused (or not written) trained nothing: an error."""
+        s = self.summary
+        if s.error is None and s.games and s.refused + s.unsaved >= s.games:
+            last = s.last_refusal or s.last_unsaved
+            s.error = f"none of the {s.games} games of {self.config.env} was saved (last: {last})"
+        if s.error is not None:
+            s.stop_reason = f"error: {s.error}"
+            s.exit_code = 1
 
     def _follow(self, interrupts: _Interrupts) -> None:
         c = self.config
@@ -256,6 +311,8 @@ class Run:
             for report in self.fleet.reports(0.1):
                 self._account(report)
             self._progress()
+            if self.summary.error is not None:  # see _check_refusals
+                return
             if self.summary.solved:
                 self.summary.stop_reason = f"solved ({self.summary.solved_by})"
                 return
@@ -265,6 +322,8 @@ class Run:
             if not self.fleet.alive():
                 for report in self.fleet.reports(0):
                     self._account(report)
+                if self.summary.error is not None:  # a game process said why it stopped
+                    return
                 if c.games is not None and self.summary.games >= c.games:
                     self.summary.stop_reason = f"{self.summary.games} games"
                 else:  # a game process died: its error is above, on stderr
@@ -277,11 +336,67 @@ class Run:
                 return
             self._maybe_evaluate()
 
-    def _account(self, report: GameReport) -> None:
+    def _account(self, report: Report) -> None:
+        """Count what a game process reports: a game played (saved or refused), a game
+        not written after all, or the error that stopped the process."""
+        if isinstance(report, GameProcessError):
+            if self.summary.error is None:
+                self.summary.error = report.message
+            return
+        if isinstance(report, UnsavedGame):
+            self._account_unsaved(report)
+            return
+        if report.refused:
+            self._account_refused(report)
+            return
+        self._account_game(report)
+
+    def _account_refused(self, report: GameReport) -> None:
         s = self.summary
         s.games += 1
         s.steps += report.length
+        s.refused += 1
+        s.last_refusal = report.refused
+        self._refused_in_a_row += 1
+        if s.refused <= MAX_REFUSED_LINES:
+            self.console(f"[REFUSED] game of process {report.actor_id} not saved: {report.refused}")
+            if s.refused == MAX_REFUSED_LINES:
+                self.console("[REFUSED] (further refused games are only counted)")
+        append_metrics(
+            self.root,
+            {
+                "event": "game_refused",
+                "t": report.finished_at,
+                "actor": report.actor_id,
+                "length": report.length,
+                "policy_version": report.policy_version,
+                "reason": report.refused,
+            },
+        )
+        if self._refused_in_a_row >= MAX_REFUSED_IN_A_ROW and s.error is None:
+            s.error = (
+                f"the last {self._refused_in_a_row} games of {self.config.env} were all "
+                f"refused, none saved (last: {report.refused})"
+            )
+
+    def _account_unsaved(self, report: UnsavedGame) -> None:
+        s = self.summary
+        s.unsaved += 1
+        s.last_unsaved = f"{report.name}: {report.reason}"
+        self.console(f"[ERROR] game {report.name} could not be saved: {report.reason}")
+        append_metrics(
+            self.root,
+            {"event": "game_unsaved", "t": time.time(), "actor": report.actor_id,
+             "name": report.name, "reason": report.reason},
+        )  # fmt: skip
+
+    def _account_game(self, report: GameReport) -> None:
+        s = self.summary
+        s.games += 1
+        s.steps += report.length
+        self._refused_in_a_row = 0
         self.recent.append(report.total_reward)
+        self._lowest_mean = min(self._lowest_mean, sum(self.recent) / len(self.recent))
         if report.policy_version is not None and s.first_version is None:
             s.first_version = report.policy_version
         append_metrics(
@@ -305,10 +420,11 @@ class Run:
             self._print_statistics()
 
     def _maybe_evaluate(self) -> None:
-        """Greedy evaluation of new models once the games are half-way to the threshold;
-        at once when the last games' mean reaches it (or on the fixed step schedule of
-        ``eval_every_steps``). Solved means this evaluation passed: the model the run
-        leaves behind is the one that plays that well."""
+        """Greedy evaluation of new models once the games are half-way to the threshold
+        (from the lowest mean so far: see :func:`half_way`); at once when the last games'
+        mean reaches it (or on the fixed step schedule of ``eval_every_steps``). Solved
+        means this evaluation passed: the model the run leaves behind is the one that
+        plays that well."""
         c = self.config
         threshold = self.info.reward_threshold
         if not c.until_solved or threshold is None or not self.recent:
@@ -322,7 +438,7 @@ class Run:
                 return
         else:
             mean = sum(self.recent) / len(self.recent)
-            if mean < threshold / 2:
+            if not half_way(mean, self._lowest_mean, threshold):
                 return
             there = len(self.recent) == RECENT_GAMES and mean >= threshold
             if not there and time.monotonic() - self._last_eval_time < EVAL_MIN_INTERVAL_S:
@@ -346,6 +462,8 @@ class Run:
             self.config.eval_episodes,
             greedy=True,
             seed=None if seed is None else 10_000 + seed + offset,
+            max_steps=self.config.max_game_steps,
+            root=self.config.root,
         )
         self.summary.last_eval = result
         append_metrics(
@@ -418,6 +536,12 @@ class Run:
             RULE,
             f"Stopped:            {s.stop_reason}",
             f"Games played:       {s.games} in {s.elapsed_s:.1f}s ({s.steps} steps)",
+            *(
+                [f"Games refused:      {s.refused}, not saved (last: {s.last_refusal})"]
+                if s.refused
+                else []
+            ),
+            *([f"Games not written:  {s.unsaved} (last: {s.last_unsaved})"] if s.unsaved else []),
             f"Model versions:     {s.first_version or 0} -> {s.last_version or 0}",
             f"Best mean return:   {best} (last {RECENT_GAMES} games)",
         ]
@@ -433,6 +557,16 @@ class Run:
             RULE,
         ]
         self.console("\n".join(lines))
+
+
+def half_way(mean: float, lowest: float, threshold: float) -> bool:
+    """True once ``mean`` is half-way from ``lowest`` (the lowest mean so far) to
+    ``threshold``: the same gate for any threshold sign. CartPole-v1 (from ~20 to 475)
+    opens at ~248; Acrobot-v1 (from -500 to -100) at -300, where ``threshold / 2`` (-50)
+    lay above the threshold itself and never opened. A run already past the threshold
+    opens at the threshold."""
+    start = min(lowest, threshold)
+    return mean >= start + (threshold - start) / 2
 
 
 def run(config: RunConfig, console: Callable[[str], None] = print) -> RunSummary:
