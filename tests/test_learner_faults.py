@@ -412,3 +412,28 @@ def test_old_writer_temps_are_removed_at_start_young_ones_are_kept(tmp_path):
     learner.stop()
     assert not old.exists()
     assert young.exists() and not_a_temp.exists()
+
+
+def test_the_watch_on_the_buffer_is_renewed_when_the_folder_is_made_again(tmp_path):
+    """watchdog's watch ends when buffer/ is removed; before the fix the learner then only
+    noticed new games at each poll, for ever."""
+    root = TrainingRoot(tmp_path)
+    learner = BackgroundLearner(tmp_path, verbose=False, poll_interval=0.2, **SMALL)
+    assert learner.start()
+    try:
+        first = learner._observer
+        root.buffer.rmdir()
+        wait_until(lambda: not all(e.is_alive() for e in first.emitters), 10, "the watch to end")
+        root.buffer.mkdir(exist_ok=True)  # the learner may have made it again already
+        wait_until(
+            lambda: (
+                learner._observer is not first
+                and all(e.is_alive() for e in learner._observer.emitters)
+            ),
+            10,
+            "the learner to watch buffer/ again",
+        )
+        varied_episode(root.buffer, "game_after.npz", 20, 0)
+        wait_until(lambda: names_in(root.archive) == ["game_after.npz"], 20, "the new game")
+    finally:
+        learner.stop()

@@ -6,7 +6,7 @@ import contextlib
 import os
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import BinaryIO
 
@@ -61,6 +61,23 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None], fsync: bool = Tr
 
 def atomic_write_text(path: Path, text: str, fsync: bool = True) -> None:
     atomic_write(path, lambda f: f.write(text.encode("utf-8")), fsync=fsync)
+
+
+def remove_temps_of(folder: Path, pids: Collection[int]) -> list[Path]:
+    """Remove the dot-temps in ``folder`` written by the processes ``pids`` (this host's
+    own children, known dead: killed mid-write). See :func:`temp_name_for`."""
+    wanted = {str(pid) for pid in pids}
+    removed = []
+    with contextlib.suppress(FileNotFoundError):
+        for entry in os.scandir(folder):
+            if not is_temp_name(entry.name) or not entry.is_file(follow_symlinks=False):
+                continue
+            writer = entry.name[: -len(".tmp")].rsplit(".", 1)[-1].split("-", 1)[0]
+            if writer in wanted:
+                with contextlib.suppress(FileNotFoundError):
+                    Path(entry.path).unlink()
+                    removed.append(Path(entry.path))
+    return removed
 
 
 def remove_temps(folder: Path) -> list[Path]:

@@ -31,6 +31,8 @@ from .counters import (
     LearnerCounters,
     OutageLog,
     load_counters,
+    repair_counters,
+    root_facts,
     write_heartbeat,
 )
 from .episode import Episode, load_episode
@@ -316,6 +318,7 @@ class BackgroundLearner:
                 break  # the batch is back in buffer/
             except Exception as exc:
                 self._cycle_failed(exc)
+                self._catch_up_with_the_root()
                 self._stop.wait(self._backoff())
                 continue
             if self._failures:
@@ -350,6 +353,23 @@ class BackgroundLearner:
                 f"{self._backoff():g}s: {exc}"
             )
 
+    def _catch_up_with_the_root(self) -> None:
+        """A cycle that failed after its publish (a full disk while archiving or logging)
+        still made a version: take the version and the totals from the root, as start-up
+        would, so that the counters keep adding up while the learner runs."""
+        try:
+            latest = self.store.latest_version()
+            if latest is None or latest == self.model_version:
+                return
+            self.model_version = latest
+            self.counters, repairs = repair_counters(
+                self.counters, root_facts(self.spool, self.store)
+            )
+            if repairs:
+                logger.warning("counters caught up with version %d: %s", latest, "; ".join(repairs))
+        except Exception as exc:  # the root is still failing: the next cycle tries again
+            logger.warning("could not catch up with the root after a failed cycle: %s", exc)
+
     def _backoff(self) -> float:
         first, most = FAILURE_BACKOFF_S
         return min(most, first * 2 ** max(0, self._failures - 1))
@@ -360,10 +380,22 @@ class BackgroundLearner:
         try:
             self._maybe_report()
             self._maybe_sweep_temps()
+            self._keep_watching()
         except Exception as exc:
             self._housekeeping_outage.failed(exc)
         else:
             self._housekeeping_outage.succeeded()
+
+    def _keep_watching(self) -> None:
+        """watchdog's watch ends for good when buffer/ is removed (and made again): watch
+        anew, so that a landed file wakes the learner at once rather than at the next poll."""
+        observer = self._observer
+        if observer is None or all(emitter.is_alive() for emitter in observer.emitters):
+            return
+        logger.warning("the watch on %s had ended; watching it again", self.root.buffer)
+        observer.stop()
+        observer.join(timeout=5)
+        self._observer = self._watch()
 
     def _maybe_sweep_temps(self) -> None:
         if time.monotonic() - self._last_sweep >= TEMP_SWEEP_S:
@@ -400,6 +432,7 @@ class BackgroundLearner:
             )
         finally:
             self._busy = False
+            self._account_set_aside(self.spool.take_set_aside())
         if result is None:
             return False
         self._account(result, time.perf_counter() - started)
@@ -493,17 +526,24 @@ class BackgroundLearner:
             age = 0.0
         if age > s.max_file_age:
             return f"older than max_file_age {s.max_file_age:g} s (age {age:.0f} s)"
-        played_by, how = episode.policy_version, "played by"
-        if isinstance(episode.meta.get("split_at_version"), int):
-            # A piece of a long game: its lag counts from when it was cut.
-            played_by, how = episode.meta["split_at_version"], "cut at"
-        if s.max_policy_lag is not None and played_by is not None:
-            lag = self.model_version - played_by
-            if lag > s.max_policy_lag:
-                return (
-                    f"{how} model version {played_by}, {lag} versions behind "
-                    f"the latest ({self.model_version}); max_policy_lag is {s.max_policy_lag}"
-                )
+        if s.max_policy_lag is None:
+            return None
+        cut_at, piece = episode.meta.get("split_at_version"), episode.meta.get("piece")
+        if isinstance(cut_at, int) and isinstance(piece, int):
+            # A piece of a long game: its lag counts from when it was cut, less the
+            # versions its own earlier pieces made (each is trained as a batch of its own).
+            lag = self.model_version - cut_at - (piece - 1)
+            what = f"piece {piece} of a game cut at model version {cut_at}"
+        elif episode.policy_version is not None:
+            lag = self.model_version - episode.policy_version
+            what = f"played by model version {episode.policy_version}"
+        else:
+            return None
+        if lag > s.max_policy_lag:
+            return (
+                f"{what}, {lag} versions behind the latest ({self.model_version}); "
+                f"max_policy_lag is {s.max_policy_lag}"
+            )
         return None
 
     def _load_latest_model(self) -> None:
@@ -516,21 +556,29 @@ class BackgroundLearner:
         self.trainer = Trainer.from_model(model, self.settings)
         self.model_version = model.version
 
+    def _account_set_aside(self, moved: list[tuple[str, Path]]) -> None:
+        """Count, log and report each file set aside, whether or not its cycle published."""
+        c = self.counters
+        for kind, path in moved:
+            if kind == "quarantine":
+                c.files_quarantined += 1
+            else:
+                c.files_skipped_old += 1
+            event = reporting.set_aside_event(kind, path, self.spool)
+            if kind == "quarantine":
+                self._say(f"[BG_LEARNER] [WARN] Quarantined {path.name}: {event['reason']}")
+            try:
+                reporting.append_metrics(self.root, event)
+            except OSError as exc:  # a full disk: the counters still hold it
+                logger.warning("could not log that %s was set aside: %s", path.name, exc)
+
     def _account(self, result: BatchResult, seconds: float) -> None:
         c = self.counters
-        c.files_quarantined += len(result.quarantined)
-        c.files_skipped_old += len(result.stale)
         c.total_processing_time += seconds
         for path in result.split:
             self._say(
                 f"[BG_LEARNER] Split {path.name}: {(self.spool.reason(path) or {}).get('reason')}"
             )
-        for kind, paths in (("quarantine", result.quarantined), ("stale", result.stale)):
-            for path in paths:
-                event = reporting.set_aside_event(kind, path, self.spool)
-                reporting.append_metrics(self.root, event)
-                if kind == "quarantine":
-                    self._say(f"[BG_LEARNER] [WARN] Quarantined {path.name}: {event['reason']}")
         if result.published is None or self.last_metrics is None:
             c.save(self.root.state / COUNTERS_NAME)
             return

@@ -114,6 +114,8 @@ class Spool:
         self._waiting: deque[str] = deque()
         #: Files put back to settle (see put_back): not claimed again until settled.
         self._settling: set[str] = set()
+        #: Every file set aside since the last take_set_aside(): (folder name, new path).
+        self._set_aside_log: list[tuple[str, Path]] = []
 
     # ------------------------------------------------------------------ claiming
 
@@ -206,6 +208,7 @@ class Spool:
         been unchanged for the settle time, and it is quarantined if it fails again then.
         """
         back = move_into(path, self.root.buffer)
+        self._waiting.clear()  # list again, so that it takes its place by age
         if settling:
             self._settling.add(back.name)
             logger.info(
@@ -326,8 +329,15 @@ class Spool:
             atomic_write_text(
                 moved.with_name(moved.name + REASON_SUFFIX), json.dumps(record, indent=2)
             )
+        self._set_aside_log.append((folder.name, moved))
         logger.info("%s -> %s/: %s", path.name, folder.name, reason)
         return moved
+
+    def take_set_aside(self) -> list[tuple[str, Path]]:
+        """The files set aside (``"stale"`` or ``"quarantine"``, new path) since the last
+        call: the learner counts them even when the cycle that moved them failed later."""
+        taken, self._set_aside_log = self._set_aside_log, []
+        return taken
 
     # ------------------------------------------------------------------ splitting
 
@@ -366,6 +376,7 @@ class Spool:
         reason_file = target.with_name(target.name + REASON_SUFFIX)
         atomic_write_text(reason_file, json.dumps(record, indent=2))
         self._finish_split(path, reason_file, record, pieces)
+        self._waiting.clear()  # list again: the pieces are older than what was listed
         logger.info("%s -> split/: %s", path.name, record["reason"])
         return target
 

@@ -34,6 +34,10 @@ class Fleet(Protocol):
         """Stop at once (second Ctrl+C): files already written stay whole."""
         ...
 
+    def pids(self) -> list[int]:
+        """The game processes' ids on this machine (their temp files carry them)."""
+        ...
+
     def alive(self) -> int: ...
 
 
@@ -115,3 +119,6 @@ class LocalFleet:
 
     def alive(self) -> int:
         return sum(proc.is_alive() for proc in self._procs)
+
+    def pids(self) -> list[int]:
+        return [proc.pid for proc in self._procs if proc.pid is not None]
