@@ -30,8 +30,9 @@ def short_run(tmp_path_factory) -> TrainingRoot:
     result = bgtrain_cli(
         "run", "--root", root.path, "--games", "30", "--actors", "1", "--seed", "1",
         "--n-epochs", "2", "--no-until-solved",
-        # Games run ahead of the learner, so some are still waiting when the run stops.
-        "--max-waiting", "20", "--batch-steps", "none",
+        # Games never pause for the learner (--max-waiting 0), so they run ahead of it and
+        # some are still waiting when the run stops.
+        "--max-waiting", "0", "--batch-steps", "none",
         cwd=where,
         timeout=180,
     )  # fmt: skip
