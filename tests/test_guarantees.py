@@ -213,7 +213,7 @@ def test_recover_root_cleans_only_the_learners_own_temp_files(tmp_path):
         path.write_bytes(b"partial")
     writer_temp = tr.buffer / ".game_x.npz.9-aa.tmp"  # a game may still be writing it
     writer_temp.write_bytes(b"partial")
-    dead_writer_temp = tr.buffer / ".game_y.npz.8-bb.tmp"  # its writer died an hour ago
+    dead_writer_temp = tr.buffer / ".game_y.npz.8-0000abcd.tmp"  # its writer died an hour ago
     dead_writer_temp.write_bytes(b"partial")
     os.utime(dead_writer_temp, (time.time() - 3600, time.time() - 3600))
     recovery = recover_root(Spool(tr), ModelStore(tr), stale_temp_age=900)

@@ -821,3 +821,35 @@ def test_the_example_without_the_game_says_what_to_do(tmp_path: Path) -> None:
     assert result.stderr.startswith("error: StarCraft II is not installed"), result.stderr
     assert "SC2PATH" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "local_training").exists()
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "message"),
+    [
+        (
+            "difficulty",
+            "Eazy",
+            "must be one of VeryEasy, Easy, Medium, MediumHard, Hard, "
+            "Harder, VeryHard, CheatVision, CheatMoney, CheatInsane (or none), got 'Eazy' "
+            "(did you mean 'Easy'?)",
+        ),
+        (
+            "race",
+            "Zergg",
+            "must be one of Random, Terran, Zerg, Protoss, got 'Zergg' (did you mean 'Zerg'?)",
+        ),
+        ("seed", -1, "must be from 0 to 4294967295 (or none), got -1"),
+        ("games", 0, "must be at least 1 (or none), got 0"),
+    ],
+)
+def test_sc2_run_settings_are_refused_before_the_game_starts(setting, value, message):
+    """Before: taken silently, failing (or not) only once StarCraft II was running."""
+    import sc2.data
+
+    from bgtrain.errors import SettingsError
+    from bgtrain.integrations.sc2.game import ALL_DIFFICULTIES, Sc2RunConfig
+
+    assert tuple(d.name for d in sc2.data.Difficulty) == ALL_DIFFICULTIES
+    with pytest.raises(SettingsError) as refused:
+        Sc2RunConfig(**{setting: value})
+    assert str(refused.value) == f"setting '{setting}' {message}"

@@ -563,3 +563,19 @@ def test_the_allowed_values_read_as_in_the_errors():
     assert allowed_text(LearnerSettings, "batch_steps") == "at least 1 (or none)"
     assert allowed_text(LearnerSettings, "verbose") == "true or false"
     assert Allowed().describe() == "any value"
+
+
+def test_a_run_root_in_the_config_file_is_used_unless_root_is_given(tmp_path):
+    """The file's [run] root was silently replaced by --root's default."""
+    from bgtrain.cli import build_parser
+    from bgtrain.cli.run import config_from_args
+
+    config = tmp_path / "bgtrain.toml"
+    config.write_text('[run]\nroot = "from_the_file"\n', encoding="utf-8")
+
+    def root_of(*flags: str) -> Path:
+        return config_from_args(build_parser().parse_args(["run", *flags])).root
+
+    assert root_of("--config", str(config)) == Path("from_the_file")
+    assert root_of("--config", str(config), "--root", "local_training") == Path("local_training")
+    assert root_of() == Path("local_training")

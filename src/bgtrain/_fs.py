@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import time
 from collections.abc import Callable, Collection
@@ -39,6 +40,17 @@ def is_temp_name(name: str) -> bool:
     return name.startswith(".") and name.endswith(".tmp")
 
 
+#: The name :func:`temp_name_for` gives: ``.NAME.PID-HEX8.tmp`` (group 1: the pid).
+_TEMP_NAME = re.compile(r"^\..+\.(\d+)-[0-9a-f]{8}\.tmp$")
+
+
+def temp_writer_pid(name: str) -> int | None:
+    """The pid of the process that made the temp file ``name`` (see :func:`temp_name_for`),
+    or ``None`` if ``name`` is not such a temp: only those are ever removed."""
+    match = _TEMP_NAME.match(name)
+    return int(match.group(1)) if match else None
+
+
 def atomic_write(path: Path, write: Callable[[BinaryIO], None], fsync: bool = True) -> None:
     """Write ``path`` whole or not at all: temp file, flush, fsync, ``os.replace``.
 
@@ -64,16 +76,13 @@ def atomic_write_text(path: Path, text: str, fsync: bool = True) -> None:
 
 
 def remove_temps_of(folder: Path, pids: Collection[int]) -> list[Path]:
-    """Remove the dot-temps in ``folder`` written by the processes ``pids`` (this host's
-    own children, known dead: killed mid-write). See :func:`temp_name_for`."""
-    wanted = {str(pid) for pid in pids}
+    """Remove the dot-temps in ``folder`` made by the processes ``pids`` (this host's own
+    children, known dead: killed mid-write)."""
+    wanted = set(pids)
     removed = []
     with contextlib.suppress(FileNotFoundError):
         for entry in os.scandir(folder):
-            if not is_temp_name(entry.name) or not entry.is_file(follow_symlinks=False):
-                continue
-            writer = entry.name[: -len(".tmp")].rsplit(".", 1)[-1].split("-", 1)[0]
-            if writer in wanted:
+            if temp_writer_pid(entry.name) in wanted and entry.is_file(follow_symlinks=False):
                 with contextlib.suppress(FileNotFoundError):
                     Path(entry.path).unlink()
                     removed.append(Path(entry.path))

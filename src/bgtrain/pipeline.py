@@ -178,7 +178,7 @@ def run_batch(
     published, ``discard`` undoes the training and the batch goes back to ``buffer/``.
     """
     if spool.claimed():  # a failed cycle could not put its batch back: do it now
-        spool.recover(store.latest_batch())
+        spool.recover(store.latest_batch(), remove_state_temps=False)
     claimed = spool.claim(limits.max_files, limits.max_steps, limits.settle_time)
     if not claimed:
         return None
@@ -214,6 +214,8 @@ def _put_batch_back(
     if batch and discard is not None and not published:
         discard()
     try:
-        spool.recover(latest if latest is not None else store.latest_batch())
+        spool.recover(
+            latest if latest is not None else store.latest_batch(), remove_state_temps=False
+        )
     except Exception:
         logger.exception("could not put the interrupted batch back; start-up recovery will")

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 from ._faults import crash_point
-from ._fs import atomic_write_text, free_name, is_temp_name, move_into, remove_temps
+from ._fs import atomic_write_text, free_name, move_into, remove_temps, temp_writer_pid
 from .episode import episode_steps, load_episode, piece_name, save_episode, split_episode
 from .errors import SpoolError
 from .root import TrainingRoot
@@ -231,7 +231,7 @@ class Spool:
         except FileNotFoundError:
             return []
         for entry in entries:
-            if not is_temp_name(entry.name):
+            if temp_writer_pid(entry.name) is None:  # not a writer's temp: never removed
                 continue
             try:
                 st = entry.stat(follow_symlinks=False)
@@ -430,11 +430,12 @@ class Spool:
 
     # ------------------------------------------------------------------ recovery
 
-    def recover(self, trained: Collection[str]) -> Recovery:
+    def recover(self, trained: Collection[str], remove_state_temps: bool = True) -> Recovery:
         """After a crash: a split that was interrupted is finished; then each file in
         ``processing/`` goes to ``archive/`` if ``trained`` (the latest published model's
         batch) names it, else back to ``buffer/``. The learner's own temp files in
-        ``state/`` are removed.
+        ``state/`` are removed, unless ``remove_state_temps`` is false (a running learner
+        putting a failed batch back: its heartbeat thread may be writing one right then).
         """
         self._finish_interrupted_splits()
         leftover = self.claimed()
@@ -442,7 +443,7 @@ class Spool:
         undone = [p for p in leftover if p.name not in trained]
         archived = self.archive(done)
         returned = [move_into(p, self.root.buffer) for p in undone]
-        temps = remove_temps(self.root.state)
+        temps = remove_temps(self.root.state) if remove_state_temps else []
         if archived or returned:
             logger.info(
                 "recovered processing/: %d archived (already trained), %d back to buffer/",

@@ -15,6 +15,7 @@ from typing import Any
 from ..config import LearnerSettings
 from ..errors import BgtrainError
 from ..games import DEFAULT_ENV
+from ..root import DEFAULT_ROOT
 from ..settings import add_settings_arguments, build_settings, read_toml, settings_from_args
 from ._common import add_root_argument, positive_int
 
@@ -115,7 +116,11 @@ def config_from_args(a: argparse.Namespace) -> Any:
     for name in names:
         if getattr(a, name, None) is not None:
             values[name] = getattr(a, name)
-    config = build_settings(RunConfig, {**values, "root": a.root})
+    # --root wins over the file's [run] root only when given: its default (argparse keeps
+    # the DEFAULT_ROOT object itself when the flag is absent) must not hide the file's.
+    if a.root is not DEFAULT_ROOT or "root" not in values:
+        values["root"] = a.root
+    config = build_settings(RunConfig, values)
     return config.__class__(**{**config.__dict__, "learner": learner})
 
 

@@ -12,12 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ...config import LearnerSettings
+from ...config import SEED_RANGE, LearnerSettings
 from ...counters import read_counters
 from ...errors import BgtrainError
 from ...models import ModelStore
 from ...root import DEFAULT_ROOT, TrainingRoot
 from ...runner.learner_process import learner_process_main
+from ...settings import at_least, check_settings, checked, non_empty, one_of
 from .bot import LearningBot
 
 #: Ladder maps of the recorded observations (bgtrain's tests use their real states).
@@ -87,21 +88,32 @@ def load_bot_class(spec: str) -> type[LearningBot]:
     return cls
 
 
+#: burnysc2's Difficulty and Race names (checked before the game starts, without it).
+ALL_DIFFICULTIES = (
+    "VeryEasy", "Easy", "Medium", "MediumHard", "Hard", "Harder", "VeryHard",
+    "CheatVision", "CheatMoney", "CheatInsane",
+)  # fmt: skip
+RACES = ("Random", "Terran", "Zerg", "Protoss")
+
+
 @dataclass(frozen=True)
 class Sc2RunConfig:
     root: Path = DEFAULT_ROOT
     #: The bot: FILE.py:Class or module:Class, a LearningBot subclass.
-    bot: str = DEFAULT_BOT
+    bot: str = checked(DEFAULT_BOT, non_empty())
     #: Games to play (default: until Ctrl+C).
-    games: int | None = None
+    games: int | None = checked(None, at_least(1))
     #: A map name, or a random ladder map each game.
     map: str | None = None
     #: Easy, Medium, ... or a random pick of Easy/Medium each game.
-    difficulty: str | None = None
+    difficulty: str | None = checked(None, one_of(*ALL_DIFFICULTIES))
     #: The built-in AI's race.
-    race: str = "Random"
-    seed: int | None = None
+    race: str = checked("Random", one_of(*RACES))
+    seed: int | None = checked(None, SEED_RANGE)
     learner: LearnerSettings = field(default_factory=LearnerSettings)
+
+    def __post_init__(self) -> None:
+        check_settings(self)
 
 
 def run_sc2(config: Sc2RunConfig, console: Callable[[str], None] = print) -> int:
