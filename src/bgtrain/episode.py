@@ -30,7 +30,7 @@ OUTCOMES = ("Victory", "Defeat", "Tie")
 
 #: A log-probability is <= 0; float32 rounding may put log(1) a hair above it.
 LOGP_TOLERANCE = 1e-4
-#: The largest magnitude accepted in ``states``, ``rewards`` and ``last_state``. Values
+#: The largest magnitude accepted in ``states``, ``rewards``, ``last_state`` and ``logp``. Values
 #: beyond it are finite in float32 but overflow the learner's statistics (a reward of
 #: 3e38 makes the value loss infinite, an observation of 1e30 makes its running variance
 #: infinite): such a file would poison the model, so it is refused as invalid. Real games
@@ -241,7 +241,7 @@ def validate_arrays(
         raw = np.asarray(arrays["logp"])
         _require_real("logp", raw, "float32")
         _check_1d("logp", raw, t)
-        logp = _as_finite_float32("logp", raw, "float32")
+        logp = _as_finite_float32("logp", raw, "float32", MAX_ABS_VALUE)
         positive = logp > LOGP_TOLERANCE
         if positive.any():
             i = int(np.argmax(positive))

@@ -36,7 +36,7 @@ from .counters import (
     write_heartbeat,
 )
 from .episode import Episode, load_episode
-from .errors import NonFiniteTrainingError, PoisonedBatchError, TrainingStopped
+from .errors import InvalidModelError, NonFiniteTrainingError, PoisonedBatchError, TrainingStopped
 from .lock import LearnerLock
 from .models import LoadedModel, ModelStore
 from .pipeline import BatchLimits, BatchResult, LoadedEpisode, TrainedModel, recover_root, run_batch
@@ -343,7 +343,13 @@ class BackgroundLearner:
         self.counters.errors += 1
         self._failures += 1
         if self._failures == 1:
-            logger.exception("learner cycle failed (the batch went back to buffer/)")
+            # An OS error (a full disk, a file held open) is the machine's, not a bug: its
+            # message says it all; anything else gets its traceback, once.
+            logger.error(
+                "learner cycle failed (the batch went back to buffer/): %s",
+                exc,
+                exc_info=None if isinstance(exc, OSError) else exc,
+            )
             self._say(f"[BG_LEARNER] [ERROR] Processing error: {exc}")
         else:
             logger.warning("learner cycle failed again (%d in a row): %s", self._failures, exc)
@@ -549,6 +555,9 @@ class BackgroundLearner:
     def _load_latest_model(self) -> None:
         try:
             model: LoadedModel = self.store.load()
+            bad = [name for name, values in model.arrays.items() if not np.isfinite(values).all()]
+            if bad:  # training from NaN weights would make every episode look poisonous
+                raise InvalidModelError(f"{model.path}: {', '.join(bad)} not finite")
         except Exception as exc:  # no model yet, or unreadable: start a new one
             if self.store.latest_version() is not None:
                 logger.error("cannot continue from the latest model (%s); a new one starts", exc)
