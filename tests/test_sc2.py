@@ -49,9 +49,7 @@ from bgtrain.policy import Policy
 
 REPO = Path(__file__).resolve().parent.parent
 #: The recorded states ship with the tests (MIT, from burnysc2; see its README).
-REPO_SC2_DATA = REPO / "tests" / "data" / "sc2"
-#: BGTRAIN_SC2_DATA may point to another copy of the same files (checked against SHA256SUMS).
-SC2_DATA = Path(os.environ.get("BGTRAIN_SC2_DATA") or REPO_SC2_DATA)
+SC2_DATA = REPO / "tests" / "data" / "sc2"
 MAPS = (
     "2000AtmospheresAIE",
     "AbyssalReefLE",
@@ -93,7 +91,7 @@ class Recorded(NamedTuple):
 
 def recorded_checksums() -> dict[str, str]:
     """``observations/NAME.xz`` -> sha256, from the repository's ``SHA256SUMS``."""
-    lines = (REPO_SC2_DATA / "SHA256SUMS").read_text("utf-8").splitlines()
+    lines = (SC2_DATA / "SHA256SUMS").read_text("utf-8").splitlines()
     return {name: digest for digest, name in (line.split() for line in lines if line.strip())}
 
 
@@ -101,11 +99,11 @@ def load_recorded(map_name: str) -> Recorded:
     name = f"observations/{map_name}.xz"
     path = SC2_DATA / name
     if not path.is_file():
-        pytest.fail(f"no recorded game state at {path} (BGTRAIN_SC2_DATA={SC2_DATA})")
+        pytest.fail(f"no recorded game state at {path}")
     data = path.read_bytes()
     # A pickle runs code as it loads: unpickle only the very files shipped with the tests.
     if hashlib.sha256(data).hexdigest() != recorded_checksums().get(name):
-        pytest.fail(f"{path} is not the recorded state listed in {REPO_SC2_DATA / 'SHA256SUMS'}")
+        pytest.fail(f"{path} is not the recorded state listed in {SC2_DATA / 'SHA256SUMS'}")
     return Recorded(*pickle.loads(lzma.decompress(data)))
 
 
@@ -259,12 +257,12 @@ def test_every_map_that_bgtrain_run_picks_has_a_recorded_state() -> None:
 
 
 def test_the_recorded_states_ship_with_the_tests_with_their_licence() -> None:
-    shipped = sorted(p.name for p in (REPO_SC2_DATA / "observations").iterdir())
+    shipped = sorted(p.name for p in (SC2_DATA / "observations").iterdir())
     assert shipped == sorted(f"{name}.xz" for name in MAPS)
     assert sorted(recorded_checksums()) == [f"observations/{name}" for name in shipped]
-    licence = (REPO_SC2_DATA / "LICENSE-python-sc2.txt").read_text("utf-8")
+    licence = (SC2_DATA / "LICENSE-python-sc2.txt").read_text("utf-8")
     assert licence.startswith("MIT License") and "Hannes Karppila" in licence
-    size = sum(p.stat().st_size for p in (REPO_SC2_DATA / "observations").iterdir())
+    size = sum(p.stat().st_size for p in (SC2_DATA / "observations").iterdir())
     assert size < 512 * 1024  # small test data: 447,628 bytes
 
 
