@@ -44,7 +44,7 @@ from .root import DEFAULT_ROOT, TrainingRoot
 from .safe_npz import SizeLimits
 from .settings import replace_settings
 from .spool import Spool, is_episode_name
-from .trainer import Trainer, TrainerState, TrainMetrics
+from .trainer import Trainer, TrainMetrics
 
 logger = logging.getLogger(__name__)
 
@@ -172,8 +172,6 @@ class BackgroundLearner:
         self._last_report = 0.0
         self._last_batch_end = -math.inf
         self._tensorboard = None
-        #: The trainer's state before the batch in hand: a failed publish goes back to it.
-        self._before_batch: TrainerState | None = None
         self._failures = 0
         self._last_sweep = time.monotonic()
         self._stop_requested_at = math.inf
@@ -453,16 +451,12 @@ class BackgroundLearner:
         episodes = [item.episode for item in batch]
         if self.trainer is None:
             self.trainer = self._new_trainer(episodes)
-        self._before_batch = self.trainer.snapshot()
-        try:
+        try:  # train() is all or nothing; an export that finds NaN undoes it
             metrics = self.trainer.train(episodes, should_stop=self._abandon_batch)
             arrays = self.trainer.export()
         except NonFiniteTrainingError as exc:
-            self.trainer.restore(self._before_batch)
+            self.trainer.undo()
             raise self._poisoned(episodes, exc) from exc
-        except BaseException:
-            self.trainer.restore(self._before_batch)
-            raise
         self.last_metrics = metrics
         self.last_lags = [
             self.model_version - ep.policy_version if ep.policy_version is not None else 0
@@ -507,8 +501,8 @@ class BackgroundLearner:
 
     def _discard(self) -> None:
         """The batch just trained was not published: go back to the state before it."""
-        if self.trainer is not None and self._before_batch is not None:
-            self.trainer.restore(self._before_batch)
+        if self.trainer is not None:
+            self.trainer.undo()
             logger.warning("the unpublished batch's training was undone; it goes back to buffer/")
         self.last_metrics = None
 

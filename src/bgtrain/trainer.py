@@ -168,6 +168,8 @@ class Trainer:
         if settings.seed is not None:
             torch.manual_seed(settings.seed)
         self._rng = np.random.default_rng(settings.seed)
+        #: The state before the last train() call, for undo().
+        self._before_train: TrainerState | None = None
         self.net = ActorCritic(obs_dim, n_actions, settings.hidden_sizes, settings.activation)
         self.optimizer = torch.optim.Adam(
             self.net.parameters(), lr=settings.learning_rate, eps=1e-5
@@ -225,18 +227,23 @@ class Trainer:
         self.obs_rms.mean, self.obs_rms.var, self.obs_rms.count = mean.copy(), var.copy(), count
         self._rng.bit_generator.state = copy.deepcopy(state.rng)
 
+    def undo(self) -> None:
+        """Go back to the state before the last :meth:`train` call: its model was not
+        published (a batch changes the weights once, even when it is trained again)."""
+        if self._before_train is not None:
+            self.restore(self._before_train)
+
     def nonfinite_episodes(self, episodes: Sequence[Episode]) -> dict[int, str]:
         """The episodes that, trained on alone from the current state, give non-finite
         numbers, with the error of each. The state is the same afterwards."""
-        before = self.snapshot()
         found = {}
         for i, episode in enumerate(episodes):
             try:
                 self.train([episode])
-            except NonFiniteTrainingError as exc:
+            except NonFiniteTrainingError as exc:  # train went back on its own
                 found[i] = str(exc)
-            finally:
-                self.restore(before)
+            else:
+                self.undo()
         return found
 
     # ------------------------------------------------------------------ export
@@ -288,11 +295,11 @@ class Trainer:
         when ``should_stop()`` turns true (checked between pieces and minibatches, so a
         stop waits for one minibatch, never for a whole batch).
         """
-        before = self.snapshot()
+        self._before_train = self.snapshot()
         try:
             return self._train(episodes, should_stop or (lambda: False))
         except BaseException:
-            self.restore(before)
+            self.undo()
             raise
 
     def _train(self, episodes: Sequence[Episode], should_stop: Callable[[], bool]) -> TrainMetrics:
