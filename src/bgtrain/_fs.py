@@ -7,7 +7,7 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -75,17 +75,25 @@ def atomic_write_text(path: Path, text: str, fsync: bool = True) -> None:
     atomic_write(path, lambda f: f.write(text.encode("utf-8")), fsync=fsync)
 
 
-def remove_temps_of(folder: Path, pids: Collection[int]) -> list[Path]:
-    """Remove the dot-temps in ``folder`` made by the processes ``pids`` (this host's own
-    children, known dead: killed mid-write)."""
-    wanted = set(pids)
+def remove_writer_temps(
+    folder: Path, should_remove: Callable[[int, os.stat_result], bool]
+) -> list[tuple[Path, os.stat_result]]:
+    """Remove the writers' temp files in ``folder`` (names of :func:`temp_name_for`, never
+    any other file) for which ``should_remove(writer_pid, stat)`` is true; returns each
+    removed path with its stat. A temp renamed into place meanwhile is skipped."""
     removed = []
-    with contextlib.suppress(FileNotFoundError):
-        for entry in os.scandir(folder):
-            if temp_writer_pid(entry.name) in wanted and entry.is_file(follow_symlinks=False):
-                with contextlib.suppress(FileNotFoundError):
-                    Path(entry.path).unlink()
-                    removed.append(Path(entry.path))
+    with contextlib.suppress(FileNotFoundError), os.scandir(folder) as entries:
+        for entry in entries:
+            pid = temp_writer_pid(entry.name)
+            if pid is None or not entry.is_file(follow_symlinks=False):
+                continue
+            try:
+                st = entry.stat(follow_symlinks=False)
+                if should_remove(pid, st):
+                    os.unlink(entry.path)
+                    removed.append((Path(entry.path), st))
+            except FileNotFoundError:
+                continue
     return removed
 
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from ._faults import crash_point
 from .episode import Episode, check_fits, load_episode
-from .errors import InvalidEpisodeError, PoisonedBatchError
+from .errors import InvalidEpisodeError, PoisonedBatchError, SpoolError
 from .models import ModelMeta, ModelStore
 from .safe_npz import DEFAULT_LIMITS, SizeLimits
 from .spool import Recovery, Spool
@@ -134,7 +134,7 @@ def load_batch(
             continue
         if limits.max_piece_steps is not None and episode.length > limits.max_piece_steps:
             stamp = {"split_from": path.name, "split_at_version": limits.model_version}
-            result.split.append(spool.split(path, limits.max_piece_steps, stamp))
+            result.split.append(spool.split(path, episode, limits.max_piece_steps, stamp))
             continue
         obs_dim = episode.obs_dim
         good.append(LoadedEpisode(path, episode))
@@ -177,9 +177,14 @@ def run_batch(
     If anything fails after ``train`` returned and before the model listing the batch is
     published, ``discard`` undoes the training and the batch goes back to ``buffer/``.
     """
-    if spool.claimed():  # a failed cycle could not put its batch back: do it now
+    try:
+        claimed = spool.claim(limits.max_files, limits.max_steps, limits.settle_time)
+    except SpoolError:
+        if not spool.claimed():
+            raise
+        # A failed cycle could not put its batch back (a full disk): do it now.
         spool.recover(store.latest_batch(), remove_state_temps=False)
-    claimed = spool.claim(limits.max_files, limits.max_steps, limits.settle_time)
+        claimed = spool.claim(limits.max_files, limits.max_steps, limits.settle_time)
     if not claimed:
         return None
     crash_point("after_claim")

@@ -36,8 +36,15 @@ from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 from ._faults import crash_point
-from ._fs import atomic_write_text, free_name, move_into, remove_temps, temp_writer_pid
-from .episode import episode_steps, load_episode, piece_name, save_episode, split_episode
+from ._fs import atomic_write_text, free_name, move_into, remove_temps, remove_writer_temps
+from .episode import (
+    Episode,
+    episode_steps,
+    load_episode,
+    piece_name,
+    save_episode,
+    split_episode,
+)
 from .errors import SpoolError
 from .root import TrainingRoot
 from .safe_npz import DEFAULT_LIMITS, SizeLimits
@@ -224,31 +231,19 @@ class Spool:
         A writer renames its temp into place within moments of creating it; one this old
         was left by a writer that died mid-write and never was an episode.
         """
-        removed = []
         now = time.time()
-        try:
-            entries = list(os.scandir(self.root.buffer))
-        except FileNotFoundError:
-            return []
-        for entry in entries:
-            if temp_writer_pid(entry.name) is None:  # not a writer's temp: never removed
-                continue
-            try:
-                st = entry.stat(follow_symlinks=False)
-                if not entry.is_file(follow_symlinks=False) or now - st.st_mtime < older_than:
-                    continue
-                os.unlink(entry.path)
-            except FileNotFoundError:  # renamed into place or removed meanwhile
-                continue
+        removed = remove_writer_temps(
+            self.root.buffer, lambda _, st: now - st.st_mtime >= older_than
+        )
+        for path, st in removed:
             logger.warning(
                 "removed %s from buffer/: a writer's temp file unchanged for %.0f s (%d bytes; "
                 "its writer died mid-write)",
-                entry.name,
+                path.name,
                 now - st.st_mtime,
                 st.st_size,
             )
-            removed.append(Path(entry.path))
-        return removed
+        return [path for path, _ in removed]
 
     def upcoming(self, n: int) -> list[Path]:
         """The next ``n`` episodes :meth:`claim` would take (a prefetcher reads them early)."""
@@ -341,11 +336,14 @@ class Spool:
 
     # ------------------------------------------------------------------ splitting
 
-    def split(self, path: Path, max_steps: int, extra_meta: dict[str, Any]) -> Path:
-        """Cut a claimed episode too long to train at once into pieces of at most
-        ``max_steps`` steps (:func:`~bgtrain.episode.split_episode`): the pieces go into
-        ``buffer/`` with the episode's age (so they are claimed next, in order), and the
-        episode itself into ``split/``, beside ``NAME.reason.json`` listing its pieces.
+    def split(
+        self, path: Path, episode: Episode, max_steps: int, extra_meta: dict[str, Any]
+    ) -> Path:
+        """Cut a claimed episode (``episode``, loaded from ``path``) too long to train at
+        once into pieces of at most ``max_steps`` steps
+        (:func:`~bgtrain.episode.split_episode`): the pieces go into ``buffer/`` with the
+        episode's age (so they are claimed next, in order), and the episode itself into
+        ``split/``, beside ``NAME.reason.json`` listing its pieces.
         Returns the episode's path in ``split/``.
 
         Crash-safe: the reason is written first (``complete: false``), then the pieces
@@ -353,7 +351,6 @@ class Spool:
         marked complete; start-up recovery finishes a split that a crash interrupted
         before any piece can be claimed (:meth:`recover`).
         """
-        episode = load_episode(path, limits=self.limits)
         pieces = split_episode(episode, max_steps, extra_meta)
         names = [piece_name(path.name, k, len(pieces)) for k in range(1, len(pieces) + 1)]
         self.root.split.mkdir(parents=True, exist_ok=True)

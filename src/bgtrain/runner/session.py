@@ -25,7 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .._fs import remove_temps_of
+from .._fs import remove_writer_temps
 from ..config import SEED_RANGE, LearnerSettings
 from ..counters import read_counters
 from ..errors import BgtrainError, InvalidModelError, ModelNotFoundError, SettingsError
@@ -225,7 +225,7 @@ class Run:
         # is gone for good, so it is removed now rather than left for the age sweep.
         killed = self.fleet.pids() + ([self._learner.pid] if self._learner is not None else [])
         with contextlib.suppress(OSError):
-            remove_temps_of(self.root.buffer, [pid for pid in killed if pid is not None])
+            remove_writer_temps(self.root.buffer, lambda pid, _: pid in killed)
         with contextlib.suppress(OSError, ValueError):  # os._exit does not flush
             sys.stdout.flush()
         os._exit(130)
@@ -287,7 +287,8 @@ class Run:
                 if self.fleet.alive():
                     self.console("[INFO] Stopping games (a game in progress is saved as cut short)")
                 self.fleet.stop(timeout=30)
-                remove_temps_of(self.root.buffer, self.fleet.pids())
+                games = self.fleet.pids()
+                remove_writer_temps(self.root.buffer, lambda pid, _: pid in games)
                 for report in self.fleet.reports(0):
                     self._account(report)
                 self._stop_learner()
