@@ -98,6 +98,16 @@ def _stale(path: Path, rng: np.random.Generator) -> None:
     save_episode(episode, path)
 
 
+def _dropped_by_hand(args: argparse.Namespace, n: int, rng: np.random.Generator):
+    """``(kind, write, mtime, steps)`` if the ``n``-th file is dropped into buffer/ by hand
+    (an invalid file, or a valid one too old to train on), else ``None``."""
+    if args.invalid_every and n % args.invalid_every == 0:
+        return "invalid", lambda p: _invalid(p, n), None, 0
+    if args.stale_every and n % args.stale_every == 0:
+        return "stale", lambda p: _stale(p, rng), time.time() - STALE_AGE_S, GAME_STEPS
+    return None
+
+
 def writer(args: argparse.Namespace) -> int:
     stop = _stopper()
     root = TrainingRoot(args.root).ensure()
@@ -109,24 +119,13 @@ def writer(args: argparse.Namespace) -> int:
         while not stop.is_set():
             for _ in range(int(rng.integers(1, args.burst + 1))):
                 n += 1
-                if args.invalid_every and n % args.invalid_every == 0:
-                    name = f"chaos{args.seed}_invalid_{n:07d}.npz"
-                    if _drop(root.buffer, name, lambda p, n=n: _invalid(p, n)):
-                        _log(log, f"invalid {name} 0")
-                        counts["invalid"] += 1
-                    else:
-                        _log(log, f"failed {name} 0")
-                        counts["failed"] += 1
-                    continue
-                if args.stale_every and n % args.stale_every == 0:
-                    name = f"chaos{args.seed}_stale_{n:07d}.npz"
-                    old = time.time() - STALE_AGE_S
-                    if _drop(root.buffer, name, lambda p: _stale(p, rng), mtime=old):
-                        _log(log, f"stale {name} {GAME_STEPS}")
-                        counts["stale"] += 1
-                    else:
-                        _log(log, f"failed {name} 0")
-                        counts["failed"] += 1
+                dropped = _dropped_by_hand(args, n, rng)
+                if dropped is not None:
+                    kind, write, mtime, steps = dropped
+                    name = f"chaos{args.seed}_{kind}_{n:07d}.npz"
+                    ok = _drop(root.buffer, name, write, mtime)
+                    _log(log, f"{kind} {name} {steps}" if ok else f"failed {name} 0")
+                    counts[kind if ok else "failed"] += 1
                     continue
                 long = bool(args.long_every and n % args.long_every == 0)
                 steps = args.long_steps if long else GAME_STEPS
