@@ -291,7 +291,7 @@ def test_cut_short_episode_bootstraps_from_its_last_state():
     with torch.no_grad():
         v_last = float(trainer.net(trainer.normalize(last_state[None]))[1][0])
     assert abs(v_last) > 1e-3
-    targets = trainer._prepare([cut, ended])[3].numpy()
+    targets = trainer._prepare([cut, ended]).targets.numpy()
     assert targets[3] == pytest.approx(1.5 + 0.9 * v_last, abs=1e-5)
     assert targets[7] == pytest.approx(1.5, abs=1e-6)
 
@@ -380,3 +380,22 @@ def test_meta_records_the_network_and_hyperparameters():
     assert meta.layer_sizes == (10,) and meta.activation == "relu"
     assert meta.hyperparameters["learning_rate"] == 3e-4
     assert meta.hyperparameters["hidden_sizes"] == [10]
+
+
+# --------------------------------------------------------------------------- sample reuse
+
+
+def test_replayed_episodes_train_but_are_counted_apart_and_not_in_the_statistics_again():
+    rng = np.random.default_rng(3)
+    new = random_episodes(rng, n_episodes=2, steps=5, loc=5.0)
+    replayed = random_episodes(rng, n_episodes=3, steps=4, loc=-5.0)
+    trainer = Trainer(4, 3, TrainerSettings(seed=0))
+    before = trainer.net.export()
+    metrics = trainer.train(new, replay=replayed)
+    assert (metrics.n_samples, metrics.n_replayed_samples, metrics.n_episodes) == (10, 12, 2)
+    # The replayed states were counted when they were new: only the 10 new ones count now.
+    assert trainer.obs_rms.count == 10
+    np.testing.assert_allclose(
+        trainer.obs_rms.mean, np.concatenate([ep.states for ep in new]).mean(axis=0), rtol=1e-6
+    )
+    assert any(not np.array_equal(before[k], v) for k, v in trainer.net.export().items())

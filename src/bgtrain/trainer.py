@@ -6,12 +6,18 @@ the behaviour log-probability ``logp`` (seed files without it are taken as on-po
 * value targets and advantages are V-trace with lambda: each TD error is weighted by the
   truncated importance weight ``min(rho_bar, pi/mu)`` and the traces are cut by
   ``lambda * min(1, pi/mu)``; on-policy (``pi == mu``) this is exactly GAE(lambda);
-* the policy loss is PPO's clipped surrogate ("decoupled" PPO, Hilton et al. 2021): the
-  behaviour correction is the importance weight inside the advantages, and the clipped
-  ratio is taken against the policy as it was when this batch arrived. So a batch from a
-  much older policy moves the policy by a bounded amount, while batches that keep coming
-  from one old policy (a slow game) still make progress: clipping against the behaviour
-  policy itself would freeze learning once the policy moved ``clip_range`` away from it;
+* the policy loss is PPO's clipped surrogate in the decoupled form (Hilton et al. 2021,
+  "Batch size-invariance for policy optimization"): each sample is weighted by the
+  importance weight of the *proximal* policy (the policy as it was when this batch
+  arrived) to the behaviour policy, truncated at ``rho_bar`` as V-trace truncates it, and
+  the ratio is clipped against the proximal policy. So a batch from a much older policy
+  moves the policy by a bounded amount, while batches that keep coming from one old
+  policy (a slow game) still make progress: clipping against the behaviour policy itself
+  would freeze learning once the policy moved ``clip_range`` away from it;
+* episodes of earlier batches may be trained again beside a new one (``replay``): sample
+  reuse as in Generalized PPO (GePPO, Queeney et al., NeurIPS 2021), corrected exactly
+  as above; they count in the advantages' centring and scale but not a second time in
+  the observation statistics;
 * entropy bonus, Adam, gradient-norm clipping, advantages normalised over the batch,
   several epochs of shuffled minibatches; a cut-short episode bootstraps from the value
   of its ``last_state``; observations are normalised with running statistics that are
@@ -52,10 +58,22 @@ class TrainMetrics(NamedTuple):
     clip_fraction: float
     explained_variance: float
     ratio_mean: float  # behaviour ratio before the update: 1.0 when on-policy
-    n_samples: int
+    n_samples: int  # new samples (first training)
     n_episodes: int
+    n_replayed_samples: int  # samples of earlier batches trained again (sample reuse)
     n_updates: int
     train_time_s: float
+
+
+class PreparedBatch(NamedTuple):
+    """A batch's samples as tensors, ``n`` samples each (new and replayed alike)."""
+
+    obs: torch.Tensor  # [n, obs_dim] float32, normalised
+    actions: torch.Tensor  # [n] int64
+    start_logp: torch.Tensor  # [n] float32: log pi(a|s) of the policy at the batch's start
+    behaviour_logp: torch.Tensor  # [n] float32: log mu(a|s) of the policy that played
+    targets: torch.Tensor  # [n] float32: V-trace value targets
+    advantages: torch.Tensor  # [n] float32: V-trace advantages (not normalised)
 
 
 class TrainerState(NamedTuple):
@@ -171,8 +189,10 @@ class Trainer:
         #: The state before the last train() call, for undo().
         self._before_train: TrainerState | None = None
         self.net = ActorCritic(obs_dim, n_actions, settings.hidden_sizes, settings.activation)
+        # foreach: one kernel per step for all tensors, not one per tensor (CPU defaults
+        # to the per-tensor loop, which dominates the step of a small MLP).
         self.optimizer = torch.optim.Adam(
-            self.net.parameters(), lr=settings.learning_rate, eps=1e-5
+            self.net.parameters(), lr=settings.learning_rate, eps=1e-5, foreach=True
         )
         self.obs_rms = RunningMeanStd(obs_dim)
 
@@ -207,6 +227,23 @@ class Trainer:
         return trainer
 
     # ------------------------------------------------------------------ state
+
+    def load_weights(self, arrays: dict[str, np.ndarray]) -> None:
+        """Take the weights and observation statistics of a model of the same shape (the
+        collapse guard's way back to a better version). The optimiser's moments stay."""
+        self.net.load_arrays(arrays)
+        self.obs_rms.mean = np.asarray(arrays["obs_mean"], dtype=np.float64)
+        self.obs_rms.var = np.asarray(arrays["obs_var"], dtype=np.float64)
+        self.obs_rms.count = float(arrays.get("obs_count", np.array(self.obs_rms.count)))
+
+    @property
+    def learning_rate(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    @learning_rate.setter
+    def learning_rate(self, value: float) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = value
 
     def snapshot(self) -> TrainerState:
         """A copy of the weights, optimiser moments, observation statistics and shuffling
@@ -285,7 +322,10 @@ class Trainer:
     # ------------------------------------------------------------------ training
 
     def train(
-        self, episodes: Sequence[Episode], should_stop: Callable[[], bool] | None = None
+        self,
+        episodes: Sequence[Episode],
+        should_stop: Callable[[], bool] | None = None,
+        replay: Sequence[Episode] = (),
     ) -> TrainMetrics:
         """Several epochs of clipped, off-policy-corrected actor-critic on ``episodes``.
 
@@ -297,12 +337,17 @@ class Trainer:
         """
         self._before_train = self.snapshot()
         try:
-            return self._train(episodes, should_stop or (lambda: False))
+            return self._train(episodes, replay, should_stop or (lambda: False))
         except BaseException:
             self.undo()
             raise
 
-    def _train(self, episodes: Sequence[Episode], should_stop: Callable[[], bool]) -> TrainMetrics:
+    def _train(
+        self,
+        episodes: Sequence[Episode],
+        replay: Sequence[Episode],
+        should_stop: Callable[[], bool],
+    ) -> TrainMetrics:
         started = time.perf_counter()
         s = self.settings
         if s.normalize_obs:
@@ -311,11 +356,20 @@ class Trainer:
                     self.obs_rms.update(ep.states[lo : lo + s.max_piece_steps].astype(np.float64))
             if not (np.isfinite(self.obs_rms.var).all() and np.isfinite(self.obs_rms.mean).all()):
                 raise NonFiniteTrainingError("observation statistics are not finite")
-        obs, actions, start_logp, targets, advantages, ratio_mean = self._prepare(
-            episodes, should_stop
+        obs, actions, start_logp, behaviour_logp, targets, advantages = self._prepare(
+            [*episodes, *replay], should_stop
         )
         n = obs.shape[0]
-        adv = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+        n_replayed = sum(ep.length for ep in replay)
+        # Decoupled PPO (Hilton et al. 2021): the surrogate is weighted by the importance
+        # weight of the proximal policy (the policy at the start of this batch) to the
+        # behaviour policy, truncated at rho_bar as V-trace truncates it (IMPALA), and the
+        # ratio is clipped against the proximal policy. On-policy the weight is 1: PPO.
+        weights = torch.clamp((start_logp - behaviour_logp).exp(), max=s.rho_bar)
+        ratio_mean = float((start_logp - behaviour_logp).exp().mean())
+        # Advantages centred with the same weights (as GePPO centres them), scaled to unit std.
+        centre = (weights * advantages).sum() / weights.sum().clamp(min=1e-8)
+        adv = (advantages - centre) / (advantages.std() + 1e-8)
         totals = np.zeros(6)  # loss, pg, vf, entropy, kl, clipfrac
         n_updates = 0
         # Like Stable-Baselines3: stop the batch's epochs once a minibatch's KL to the
@@ -331,8 +385,8 @@ class Trainer:
                 logits, values = self.net(obs[idx])
                 if not torch.isfinite(logits).all():
                     raise NonFiniteTrainingError("the policy's logits are not finite")
-                dist = torch.distributions.Categorical(logits=logits)
-                logp = dist.log_prob(actions[idx])
+                log_probs = torch.log_softmax(logits, dim=-1)
+                logp = log_probs.gather(1, actions[idx, None]).squeeze(1)
                 log_ratio = logp - start_logp[idx]
                 ratio = log_ratio.exp()
                 with torch.no_grad():
@@ -343,15 +397,17 @@ class Trainer:
                     break
                 pg1 = -adv[idx] * ratio
                 pg2 = -adv[idx] * ratio.clamp(1 - s.clip_range, 1 + s.clip_range)
-                policy_loss = torch.max(pg1, pg2).mean()
+                policy_loss = (weights[idx] * torch.max(pg1, pg2)).mean()
                 value_loss = (values - targets[idx]).pow(2).mean()
-                entropy = dist.entropy().mean()
+                entropy = -(log_probs.exp() * log_probs).sum(-1).mean()
                 loss = policy_loss + s.vf_coef * value_loss - s.ent_coef * entropy
                 if not torch.isfinite(loss):
                     raise NonFiniteTrainingError(f"the loss is {loss.item()}")
                 self.optimizer.zero_grad()
                 loss.backward()
-                grad_norm = nn.utils.clip_grad_norm_(self.net.parameters(), s.max_grad_norm)
+                grad_norm = nn.utils.clip_grad_norm_(
+                    self.net.parameters(), s.max_grad_norm, foreach=True
+                )
                 if not torch.isfinite(grad_norm):
                     raise NonFiniteTrainingError(f"the gradient norm is {grad_norm.item()}")
                 self.optimizer.step()
@@ -380,14 +436,17 @@ class Trainer:
             clip_fraction=float(means[5]),
             explained_variance=explained,
             ratio_mean=ratio_mean,
-            n_samples=n,
+            n_samples=n - n_replayed,
             n_episodes=len(episodes),
+            n_replayed_samples=n_replayed,
             n_updates=n_updates,
             train_time_s=time.perf_counter() - started,
         )
 
     @torch.no_grad()
-    def _prepare(self, episodes: Sequence[Episode], should_stop: Callable[[], bool] | None = None):
+    def _prepare(
+        self, episodes: Sequence[Episode], should_stop: Callable[[], bool] | None = None
+    ) -> PreparedBatch:
         """Tensors of the batch: observations, actions, log pi(a|s) of the current net, and
         V-trace targets and advantages (importance-weighted against the behaviour logp).
 
@@ -411,14 +470,13 @@ class Trainer:
             targets32, advantages32 = targets.astype(np.float32), advantages.astype(np.float32)
         if not (np.isfinite(targets32).all() and np.isfinite(advantages32).all()):
             raise NonFiniteTrainingError("the value targets or advantages overflow float32")
-        ratio_mean = float(np.exp(logp - behaviour).mean())
-        return (
+        return PreparedBatch(
             torch.from_numpy(obs),
             torch.from_numpy(actions),
             torch.from_numpy(logp.astype(np.float32)),
+            torch.from_numpy(behaviour.astype(np.float32)),
             torch.from_numpy(targets32),
             torch.from_numpy(advantages32),
-            ratio_mean,
         )
 
     def _prepare_piece(self, ep: Episode, lo: int, hi: int) -> tuple[np.ndarray, ...]:
@@ -428,7 +486,9 @@ class Trainer:
         logits, values_t = self.net(obs)
         if not torch.isfinite(logits).all() or not torch.isfinite(values_t).all():
             raise NonFiniteTrainingError("the network's outputs are not finite")
-        current_logp = torch.distributions.Categorical(logits=logits).log_prob(actions).numpy()
+        current_logp = (
+            torch.log_softmax(logits, dim=-1).gather(1, actions[:, None]).squeeze(1).numpy()
+        )
         values = values_t.numpy().astype(np.float64)
         # Seed files have no logp: on-policy, ratio 1.
         mu = ep.logp[lo:hi] if ep.logp is not None else current_logp
