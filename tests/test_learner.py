@@ -530,10 +530,10 @@ def test_stop_with_a_batch_in_hand_loses_nothing(tmp_path, monkeypatch):
     entered, release = threading.Event(), threading.Event()
     original = Trainer.train
 
-    def blocking_train(self, episodes, should_stop=None):
+    def blocking_train(self, episodes, should_stop=None, replay=()):
         entered.set()
         assert release.wait(30), "the test never released training"
-        return original(self, episodes, should_stop)
+        return original(self, episodes, should_stop, replay)
 
     monkeypatch.setattr(Trainer, "train", blocking_train)
     learner = BackgroundParallelLearner(root=tmp_path, verbose=False, n_epochs=2)

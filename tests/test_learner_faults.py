@@ -202,10 +202,10 @@ def test_a_batch_that_only_fails_together_is_trained_one_episode_at_a_time(tmp_p
     """No single episode at fault: nothing is quarantined; the batch is split."""
 
     class FailsOnPairs(Trainer):
-        def train(self, episodes, should_stop=None):
+        def train(self, episodes, should_stop=None, replay=()):
             if len(episodes) > 1:
                 raise NonFiniteTrainingError("the loss is nan")
-            return super().train(episodes, should_stop)
+            return super().train(episodes, should_stop, replay)
 
     root = TrainingRoot(tmp_path)
     names = [f"game_{i}.npz" for i in range(3)]
@@ -328,7 +328,8 @@ def test_a_long_episode_is_trained_in_pieces_that_bootstrap_where_cut():
     trainer = Trainer(3, 2, TrainerSettings(seed=1, gamma=0.9, max_piece_steps=4))
     rng = np.random.default_rng(1)
     episode = build_episode(rng.normal(size=(10, 3)), rng.integers(0, 2, 10), rng.normal(size=10))
-    obs, _, _, targets, _, _ = trainer._prepare([episode])
+    prepared = trainer._prepare([episode])
+    obs, targets = prepared.obs, prepared.targets
     with torch.no_grad():
         values = trainer.net.vf(obs).squeeze(-1).numpy()
     # Step 3 ends the first piece: its target bootstraps from the value of step 4.

@@ -279,6 +279,11 @@ BAD_LEARNER_VALUES = [
     ("report_interval", -5.0, "greater than 0"),
     ("max_file_age", 0.0, "greater than 0"),
     ("max_policy_lag", -1, "at least 0 (or none)"),
+    ("replay_passes", -1, "at least 0"),
+    ("replay_max_lag", -1, "at least 0"),
+    ("replay_max_steps", 0, "at least 1"),
+    ("guard_games", 0, "at least 1 (or none)"),
+    ("guard_drop", 0.0, "from 0.01 to 1"),
     ("settle_time", -1.0, "from 0 to 3600"),
     ("stale_temp_age", 0.0, "greater than 0"),
     ("max_workers", 0, "at least 1"),
@@ -309,6 +314,7 @@ BAD_RUN_VALUES = [
     ("seed", 2**32, "from 0 to 4294967295 (or none)"),
     ("max_waiting", -3, "at least 0 (or none)"),
     ("max_game_steps", 0, "at least 1 (or none)"),
+    ("spare_actor", "yes", "true or false"),
     ("learner", {"gamma": 0.9}, "LearnerSettings"),
 ]
 

@@ -46,7 +46,10 @@ class TrainerSettings:
     )
     minibatch_size: int = setting(256, "samples per gradient step", at_least(1))
     rho_bar: float = setting(
-        1.0, "truncation of the importance weights in the value targets", greater_than(0)
+        1.0,
+        "truncation of the importance weights, in the value targets and in the policy "
+        "loss's weight of each sample",
+        greater_than(0),
     )
     hidden_sizes: tuple[int, ...] = setting(
         (64, 64), "hidden layer sizes of both networks", at_least(1)
@@ -90,6 +93,32 @@ class LearnerSettings(TrainerSettings):
         25,
         "files played more than this many versions behind go to stale/ (none: no limit)",
         at_least(0),
+    )
+    replay_passes: int = setting(
+        3,
+        "times each published batch is trained again beside later batches, off-policy "
+        "corrected (sample reuse as in GePPO; 0: each game is trained once)",
+        at_least(0),
+    )
+    replay_max_lag: int = setting(
+        8,
+        "a batch is trained again only while the model is at most this many versions past "
+        "the one that first trained it",
+        at_least(0),
+    )
+    replay_max_steps: int = setting(8192, "most samples kept in memory for replay", at_least(1))
+    guard_games: int | None = setting(
+        20,
+        "collapse guard: games per window; once a window of games played after the best "
+        "version averages far below the best window, the learner goes back to the best "
+        "version's weights (none: no guard)",
+        at_least(1),
+    )
+    guard_drop: float = setting(
+        0.75,
+        "collapse guard: share of the progress from the first window to the best that a "
+        "window must lose to count as a collapse",
+        between(0.01, 1),
     )
     settle_time: float = setting(
         5.0,

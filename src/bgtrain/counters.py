@@ -46,6 +46,8 @@ class LearnerCounters:
     files_skipped_old: int = 0
     files_quarantined: int = 0
     last_batch_time: float | None = None
+    #: Times the collapse guard went back to the best version's weights.
+    guard_restores: int = 0
 
     @classmethod
     def load(cls, path: Path) -> LearnerCounters:

@@ -10,12 +10,13 @@ fallback; while it trains, ``max_workers`` threads load and validate the next fi
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -37,9 +38,11 @@ from .counters import (
 )
 from .episode import Episode, load_episode
 from .errors import InvalidModelError, NonFiniteTrainingError, PoisonedBatchError, TrainingStopped
+from .guard import Collapse, CollapseGuard, NewBest
 from .lock import LearnerLock
 from .models import LoadedModel, ModelStore
 from .pipeline import BatchLimits, BatchResult, LoadedEpisode, TrainedModel, recover_root, run_batch
+from .replay import ReplayEntry, ReplayWindow
 from .root import DEFAULT_ROOT, TrainingRoot
 from .safe_npz import SizeLimits
 from .settings import replace_settings
@@ -160,6 +163,19 @@ class BackgroundLearner:
         self.model_version = 0
         self.last_metrics: TrainMetrics | None = None
         self.last_lags: list[int] = []
+        #: Policy lag of each replayed episode of the last batch (versions behind).
+        self.last_replay_lags: list[int] = []
+        s = self.settings
+        self.replay = ReplayWindow(s.replay_passes, s.replay_max_lag, s.replay_max_steps)
+        #: What the batch in hand replays, and its own episodes: the window changes only
+        #: once the batch is published.
+        self._replaying: list[ReplayEntry] = []
+        self._batch_in_hand: list[LoadedEpisode] = []
+        self.guard = CollapseGuard(s.guard_games, s.guard_drop) if s.guard_games else None
+        #: The weights the guard goes back to (the best version's), and their version.
+        self._best: tuple[int, dict[str, np.ndarray]] | None = None
+        #: Set by a restore: the next published model says which version it came back to.
+        self._restored_from: int | None = None
         self._lock = LearnerLock(self.root, role="learner")
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -451,13 +467,21 @@ class BackgroundLearner:
         episodes = [item.episode for item in batch]
         if self.trainer is None:
             self.trainer = self._new_trainer(episodes)
+        self._replaying = self.replay.select(self.model_version)
+        replayed = [ep for entry in self._replaying for ep in entry.episodes]
         try:  # train() is all or nothing; an export that finds NaN undoes it
-            metrics = self.trainer.train(episodes, should_stop=self._abandon_batch)
+            metrics = self.trainer.train(episodes, should_stop=self._abandon_batch, replay=replayed)
             arrays = self.trainer.export()
         except NonFiniteTrainingError as exc:
             self.trainer.undo()
             raise self._poisoned(episodes, exc) from exc
         self.last_metrics = metrics
+        self._batch_in_hand = list(batch)
+        self.last_replay_lags = [
+            self.model_version - ep.policy_version
+            for ep in replayed
+            if ep.policy_version is not None
+        ]
         self.last_lags = [
             self.model_version - ep.policy_version if ep.policy_version is not None else 0
             for ep in episodes
@@ -470,6 +494,14 @@ class BackgroundLearner:
         }
         envs = {ep.meta.get("env") for ep in episodes} - {None}
         extra = {"env": envs.pop()} if len(envs) == 1 else {}
+        if self._replaying:
+            extra["replayed"] = [name for entry in self._replaying for name in entry.names]
+        if self.guard is not None:  # the guard as it will be once this batch is published
+            preview = copy.deepcopy(self.guard)
+            preview.observe(_returns(episodes))
+            extra["guard"] = preview.state()
+        if self._restored_from is not None:
+            extra["restored_from"] = self._restored_from
         return TrainedModel(arrays, self.trainer.meta(counters=counters, extra=extra))
 
     def _abandon_batch(self) -> bool:
@@ -482,6 +514,9 @@ class BackgroundLearner:
         """Which episodes made training non-finite: each is tried alone from the last good
         state. If none is at fault alone, the batch is trained one episode at a time."""
         assert self.trainer is not None
+        # The replayed games trained well before, but the search below tries the new ones
+        # alone: start the window afresh so that a replayed game cannot fail every retry.
+        self.replay.clear()
         culprits = self.trainer.nonfinite_episodes(episodes)
         reasons = {
             i: f"training on it gives non-finite numbers ({why}); the model was kept as it was"
@@ -558,6 +593,55 @@ class BackgroundLearner:
             return
         self.trainer = Trainer.from_model(model, self.settings)
         self.model_version = model.version
+        if self.guard is not None and self.guard.resume(
+            model.meta.extra.get("guard"), model.version
+        ):
+            self._best = (model.version, model.arrays)
+
+    # ------------------------------------------------------------------ collapse guard
+
+    def _guard_check(self, episodes: Iterable[Episode]) -> None:
+        """Show the guard the games just trained on; remember a new best version's
+        weights, or go back to them after a collapse."""
+        if self.guard is None or self.trainer is None:
+            return
+        verdict = self.guard.observe(_returns(episodes))
+        if isinstance(verdict, NewBest):
+            try:
+                self._best = (verdict.version, self.store.load(verdict.version).arrays)
+            except Exception as exc:  # pruned from the history already: keep the last best
+                logger.warning("collapse guard: cannot keep version %d: %s", verdict.version, exc)
+        elif isinstance(verdict, Collapse) and self._best is not None:
+            self._restore_best(verdict)
+
+    def _restore_best(self, collapse: Collapse) -> None:
+        assert self.trainer is not None and self.guard is not None and self._best is not None
+        version, arrays = self._best
+        self.trainer.load_weights(arrays)
+        self.replay.clear()
+        self.guard.restored()
+        self._restored_from = version
+        self.counters.guard_restores += 1
+        text = (
+            f"collapse guard: the last {self.guard.window} games averaged "
+            f"{collapse.recent_mean:.1f} (best {collapse.best_mean:.1f}, first games "
+            f"{collapse.baseline:.1f}); back to model v{version}'s weights"
+        )
+        logger.warning(text)
+        self._say(f"[BG_LEARNER] [WARN] {text[0].upper()}{text[1:]}")
+        event = {
+            "event": "guard",
+            "t": time.time(),
+            "restored_version": version,
+            "at_version": self.model_version,
+            "recent_mean": collapse.recent_mean,
+            "best_mean": collapse.best_mean,
+            "baseline": collapse.baseline,
+        }
+        try:
+            reporting.append_metrics(self.root, event)
+        except OSError as exc:
+            logger.warning("could not log the collapse guard's restore: %s", exc)
 
     def _account_set_aside(self, moved: list[tuple[str, Path]]) -> None:
         """Count, log and report each file set aside, whether or not its cycle published."""
@@ -587,6 +671,13 @@ class BackgroundLearner:
             return
         m = self.last_metrics
         self.model_version = result.published.version
+        self.replay.used(self._replaying)
+        trained = {item.path.name: item.episode for item in self._batch_in_hand}
+        names = [name for name in result.published.batch if name in trained]
+        self.replay.add(self.model_version, names, [trained[name] for name in names])
+        self._replaying, self._batch_in_hand = [], []
+        self._restored_from = None
+        self._guard_check(trained.values())
         c.files_processed += len(result.archived)
         c.batches_trained += 1
         c.total_samples += m.n_samples
@@ -594,7 +685,9 @@ class BackgroundLearner:
         c.last_loss = m.loss
         c.last_batch_time = time.time()
         c.save(self.root.state / COUNTERS_NAME)
-        record = reporting.batch_record(result, m, self.last_lags, seconds, c)
+        record = reporting.batch_record(
+            result, m, self.last_lags, seconds, c, self.last_replay_lags
+        )
         reporting.append_metrics(self.root, record)
         reporting.append_training_log(self.root, result, m, seconds, self.counters)
         if self._tensorboard is not None:
@@ -699,3 +792,8 @@ class BackgroundParallelLearner(BackgroundLearner):
             enable_model_training=enable_model_training,
             **settings,
         )
+
+
+def _returns(episodes: Iterable[Episode]) -> list[tuple[float, int | None]]:
+    """``(return, policy_version)`` of each game, as the collapse guard takes them."""
+    return [(float(ep.total_reward), ep.policy_version) for ep in episodes]

@@ -43,6 +43,7 @@ def batch_record(
     lags: Sequence[int],
     seconds: float,
     counters: LearnerCounters,
+    replay_lags: Sequence[int] = (),
 ) -> dict[str, Any]:
     """One ``metrics.jsonl`` line for a published batch (``counters`` already count it)."""
     episodes = [
@@ -77,6 +78,10 @@ def batch_record(
         "train/version_diff_min": min(lags) if lags else 0,
         "train/version_diff_avg": float(np.mean(lags)) if lags else 0.0,
         "train/version_diff_max": max(lags) if lags else 0,
+        # Sample reuse: replayed samples per new sample, and how far behind they were.
+        "train/replay_ratio": metrics.n_replayed_samples / max(metrics.n_samples, 1),
+        "train/replay_version_diff_avg": float(np.mean(replay_lags)) if replay_lags else 0.0,
+        "train/replay_version_diff_max": max(replay_lags) if replay_lags else 0,
         "rollout/ep_rew_mean": _finite(float(np.mean(returns))),
         "rollout/ep_len_mean": float(np.mean(lengths)),
         "rollout/win_rate": outcomes.count("Victory") / len(outcomes) if outcomes else None,
