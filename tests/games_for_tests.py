@@ -204,3 +204,15 @@ def huge_observation_every_third_game() -> gymnasium.Env:
     """3e38 in observation[1] at step 5 of games 3, 6, 9...: finite in float32, but far
     beyond what an episode file accepts."""
     return OddValues(3e38)
+
+
+class SlowCartPole(gymnasium.Wrapper):
+    """CartPole-v1 at 5 ms a step: a slow game, whose learner idles between games."""
+
+    def step(self, action):
+        time.sleep(0.005)  # a frame of a real game
+        return self.env.step(action)
+
+
+def slow_cartpole() -> gymnasium.Env:
+    return SlowCartPole(gymnasium.make("CartPole-v1"))

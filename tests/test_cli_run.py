@@ -16,7 +16,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -390,8 +390,9 @@ def test_a_custom_game_through_module_factory_trains_a_model_of_its_shape(tmp_pa
 
     assert run.finish() == 0, str(run)
     assert_no_stray_process(run.pgid)
-    assert f"[INFO] Playing {env_id} with 1 game process(es); runs until its budget is spent" in (
-        run.lines
+    assert (
+        f"[INFO] Playing {env_id} with 1 game process(es) and a spare one while the learner "
+        "idles; runs until its budget is spent" in run.lines
     )
     model = ModelStore(root.path).load()
     assert (model.meta.obs_dim, model.meta.n_actions) == (6, 3)
@@ -403,6 +404,55 @@ def test_a_custom_game_through_module_factory_trains_a_model_of_its_shape(tmp_pa
         assert episode.obs_dim == 6
         assert episode.meta["env"] == env_id
         assert set(episode.actions.tolist()) <= {0, 1, 2}
+
+
+@posix_only
+def test_on_a_slow_game_the_spare_game_process_plays_while_the_learner_idles(tmp_path, start):
+    root = TrainingRoot(tmp_path / "root")
+    env_id = "tests.games_for_tests:slow_cartpole"
+    run = start(
+        "run", "--root", root.path, "--env", env_id, "--games", "60", "--actors", "1",
+        "--n-epochs", "1", "--no-until-solved", "--seed", "3", cwd=REPO,
+    )  # fmt: skip
+
+    assert run.finish() == 0, str(run)
+    assert (
+        f"[INFO] Playing {env_id} with 1 game process(es) and a spare one while the learner "
+        "idles; runs until its budget is spent" in run.lines
+    )
+    actors = Counter(e["actor"] for e in game_events(root))
+    assert set(actors) == {0, 1} and actors.total() == 60, actors
+
+
+@posix_only
+def test_a_spent_game_budget_ends_the_run_without_waiting_for_the_learner(tmp_path, start):
+    """The spare game process waited for an idle learner even when no game was left, so
+    a run of 30 games lasted until the learner had trained every one of them."""
+    root = TrainingRoot(tmp_path / "root")
+    run = start(
+        "run", "--root", root.path, "--games", "30", "--actors", "1", "--seed", "1",
+        "--no-until-solved", "--max-waiting", "0", "--batch-steps", "none",
+        "--batch-files", "1", "--n-epochs", "30", "--target-kl", "none",
+    )  # fmt: skip
+
+    assert run.finish() == 0, str(run)
+    files = episode_files(root)
+    assert sum(len(paths) for paths in files.values()) == 30
+    assert len(files["buffer"]) > 0, "the run waited until the learner had trained them all"
+
+
+@posix_only
+def test_without_the_spare_one_game_process_plays_everything(tmp_path, start):
+    root = TrainingRoot(tmp_path / "root")
+    env_id = "tests.games_for_tests:slow_cartpole"
+    run = start(
+        "run", "--root", root.path, "--env", env_id, "--games", "6", "--actors", "1",
+        "--n-epochs", "1", "--no-until-solved", "--no-spare-actor", cwd=REPO,
+    )  # fmt: skip
+
+    assert run.finish() == 0, str(run)
+    actors = Counter(e["actor"] for e in game_events(root))
+    assert actors == Counter({0: 6})
 
 
 @posix_only
@@ -476,6 +526,24 @@ def test_eval_every_steps_evaluates_once_per_window_of_game_steps(tmp_path, star
     windows = [e["steps"] // 200 for e in evals]
     assert windows == sorted(set(windows)) and windows[0] >= 1, windows
     assert all(e["episodes"] == 3 and e["greedy"] for e in evals)
+
+
+@posix_only
+def test_eval_every_steps_keeps_its_schedule_without_until_solved(tmp_path, start):
+    """It used to write no ``eval`` event at all together with --no-until-solved."""
+    root = TrainingRoot(tmp_path / "root")
+    run = start(
+        "run", "--root", root.path, "--games", "40", "--actors", "1", "--seed", "4",
+        "--max-waiting", "2", "--n-epochs", "1", "--eval-every-steps", "200",
+        "--eval-episodes", "2", "--no-until-solved",
+    )  # fmt: skip
+
+    assert run.finish() == 0, str(run)
+    events = [json.loads(line) for line in root.metrics.read_text("utf-8").splitlines()]
+    assert len([e for e in events if e.get("event") == "game"]) == 40  # never stopped early
+    evals = [e for e in events if e.get("event") == "eval"]
+    assert len(evals) >= 1, evals
+    assert all(e["episodes"] == 2 and e["greedy"] for e in evals)
 
 
 # --------------------------------------------------------------------------- games that do not fit

@@ -41,6 +41,9 @@ class Slots:
         self.left -= 1
         return True
 
+    def spent(self) -> bool:
+        return self.left == 0
+
 
 def play_games(root: Path, env: str, games: int, **config) -> list[GameReport]:
     """The game loop on ``games`` games; a loop still going after 30 s is stopped (and the

@@ -15,6 +15,7 @@ from typing import Any
 from ..config import LearnerSettings
 from ..errors import BgtrainError
 from ..games import DEFAULT_ENV
+from ..presets import preset_settings
 from ..root import DEFAULT_ROOT
 from ..settings import add_settings_arguments, build_settings, read_toml, settings_from_args
 from ._common import add_root_argument, positive_int
@@ -60,6 +61,13 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
         "games there too (default: the game's own limit, else 100000)",
     )
     p.add_argument(
+        "--spare-actor",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="one game process more, playing only while the learner idles with nothing to "
+        "train on (default: on)",
+    )
+    p.add_argument(
         "--config",
         type=Path,
         metavar="FILE",
@@ -99,8 +107,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def config_from_args(a: argparse.Namespace) -> Any:
     from ..runner.session import RunConfig
 
-    learner = settings_from_args(LearnerSettings, a, a.config, "learner", RUN_LEARNER_DEFAULTS)
     values: dict[str, Any] = read_toml(a.config, "run") if a.config else {}
+    env = a.env or values.get("env") or DEFAULT_ENV
+    learner = settings_from_args(
+        LearnerSettings, a, a.config, "learner", {**RUN_LEARNER_DEFAULTS, **preset_settings(env)}
+    )
     names = (
         "env",
         "actors",
@@ -112,6 +123,7 @@ def config_from_args(a: argparse.Namespace) -> Any:
         "seed",
         "max_waiting",
         "max_game_steps",
+        "spare_actor",
     )
     for name in names:
         if getattr(a, name, None) is not None:

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
+from ..counters import read_heartbeat
 from ..errors import BgtrainError, GameStepError
 from ..games import (
     GameInfo,
@@ -34,6 +35,9 @@ from ..spool import episode_entries
 logger = logging.getLogger(__name__)
 
 PACING_POLL_S = 0.005
+#: How often a spare game process looks whether the learner idles (its heartbeat is
+#: rewritten every second: looking more often would only read the same file).
+SPARE_POLL_S = 0.1
 
 
 class StopFlag(Protocol):
@@ -46,6 +50,10 @@ class GameSlots(Protocol):
     """A shared budget of games: ``take()`` is False when none is left."""
 
     def take(self) -> bool: ...
+
+    def spent(self) -> bool:
+        """No game is left (a spare game process waiting for its turn then gives up)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,10 @@ class ActorConfig:
     #: A game still going after this many steps is saved as cut short (none: the game's
     #: own limit, else games.DEFAULT_STEP_LIMIT).
     max_game_steps: int | None = None
+    #: A spare game process plays only while the learner waits for games (its heartbeat
+    #: says idle and no game waits in the buffer): on a slow game the learner idles and
+    #: its core plays too; on a fast one the learner's core stays the learner's.
+    spare: bool = False
 
 
 class GameReport(NamedTuple):
@@ -123,7 +135,7 @@ def play(config: ActorConfig, stop: StopFlag, slots: GameSlots, report: Any) -> 
     )
     played = saved = 0
     try:
-        while not stop.is_set() and _wait_for_room(config, stop, recorder) and slots.take():
+        while not stop.is_set() and _wait_for_room(config, stop, recorder, slots) and slots.take():
             model = store.load_if_newer(policy.version)
             if model is not None:
                 # A model of another shape (a root shared with another game, a rollback
@@ -225,20 +237,34 @@ def _report_unsaved(failures: list[tuple[Path, BaseException]], actor_id: int, r
     return len(failures)
 
 
-def _wait_for_room(config: ActorConfig, stop: StopFlag, recorder: EpisodeRecorder) -> bool:
+def _wait_for_room(
+    config: ActorConfig, stop: StopFlag, recorder: EpisodeRecorder, slots: GameSlots
+) -> bool:
     """Wait while ``max_waiting`` games wait for the learner; ``False`` if stopped meanwhile.
 
     The games still being written count too: a game faster than the disk (CartPole on a
     busy machine) would otherwise race ahead of a learner it never sees waiting, and play
     a whole run before the first model is published.
     """
+    buffer = config.root / "data" / "buffer"
+    if config.spare:
+        while not _learner_waits_for_games(config.root, buffer, recorder):
+            if slots.spent() or stop.wait(SPARE_POLL_S):
+                return False
     if config.max_waiting is None:
         return True
-    buffer = config.root / "data" / "buffer"
     while len(episode_entries(buffer)) + recorder.pending >= config.max_waiting:
         if stop.wait(PACING_POLL_S):
             return False
     return True
+
+
+def _learner_waits_for_games(root: Path, buffer: Path, recorder: EpisodeRecorder) -> bool:
+    """The learner idles with nothing to train on: a spare game process may play."""
+    if recorder.pending or episode_entries(buffer):
+        return False
+    heartbeat = read_heartbeat(root)
+    return heartbeat is not None and heartbeat.get("state") == "idle"
 
 
 def actor_process_main(config: ActorConfig, stop: Any, slots: Any, report: Any) -> None:

@@ -56,6 +56,10 @@ class _Slots:
             self._left.value -= 1
             return True
 
+    def spent(self) -> bool:
+        with self._left.get_lock():
+            return self._left.value == 0
+
 
 class LocalFleet:
     """Game processes on this machine (``spawn``: the same on Windows and Linux)."""

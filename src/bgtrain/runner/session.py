@@ -33,6 +33,7 @@ from ..evaluation import EvalResult, evaluate
 from ..games import DEFAULT_ENV, check_model_fits, game_info
 from ..models import ModelStore
 from ..policy import Policy
+from ..presets import preset_settings
 from ..reporting import append_metrics
 from ..root import DEFAULT_ROOT, TrainingRoot
 from ..settings import at_least, check_settings, checked, greater_than, non_empty
@@ -94,6 +95,9 @@ class RunConfig:
     #: an evaluation game (default: the game's own limit, e.g. CartPole-v1's 500, else
     #: 100,000): a game that never ends never becomes one huge file.
     max_game_steps: int | None = checked(None, at_least(1))
+    #: One game process more that plays only while the learner idles with nothing to
+    #: train on (a slow game): every core busy, and a fast game's learner keeps its core.
+    spare_actor: bool = True
     #: The learner's settings.
     learner: LearnerSettings = field(default_factory=LearnerSettings)
 
@@ -256,9 +260,18 @@ class Run:
         self.console("[INFO] Experience replay training will run in background")
         self.console(f"[INFO] Monitoring directory: {self.root.buffer}")
         actors = c.actors or default_actors()
+        preset = preset_settings(c.env)
+        if preset:
+            shown = ", ".join(f"{name}={value}" for name, value in preset.items())
+            self.console(
+                f"[INFO] Settings preset for {c.env}: {shown} (src/bgtrain/presets/"
+                f"{c.env}.toml; --config and flags override it)"
+            )
         threshold = self.info.reward_threshold
         self.console(
-            f"[INFO] Playing {c.env} with {actors} game process(es); "
+            f"[INFO] Playing {c.env} with {actors} game process(es)"
+            + (" and a spare one while the learner idles" if c.spare_actor else "")
+            + "; "
             + (
                 f"stops when solved (mean return >= {threshold:g})"
                 if c.until_solved and threshold is not None
@@ -279,6 +292,11 @@ class Run:
             )
             for i in range(actors)
         ]
+        if c.spare_actor:
+            configs.append(dataclasses.replace(configs[-1], actor_id=actors, spare=True))
+            configs[-1] = dataclasses.replace(
+                configs[-1], seed=None if c.seed is None else c.seed * 1000 + actors
+            )
         with _Interrupts(self._kill_everything) as interrupts:
             try:
                 self.fleet.start(configs, c.games)
@@ -435,9 +453,9 @@ class Run:
         plays that well."""
         c = self.config
         threshold = self.info.reward_threshold
-        if not c.until_solved or threshold is None or not self.recent:
+        if threshold is None or not self.recent:
             return
-        if c.eval_every_steps is not None:
+        if c.eval_every_steps is not None:  # a fixed schedule: kept with --no-until-solved too
             if self.summary.steps < self._next_eval_steps:
                 return
             every = c.eval_every_steps
@@ -445,6 +463,8 @@ class Run:
             if self.store.latest_version() is None:
                 return
         else:
+            if not c.until_solved:
+                return
             mean = sum(self.recent) / len(self.recent)
             if not half_way(mean, self._lowest_mean, threshold):
                 return
@@ -478,7 +498,7 @@ class Run:
             self.root,
             {"event": "eval", "t": time.time(), "steps": self.summary.steps, **result.as_dict()},
         )
-        if result.mean >= threshold:
+        if result.mean >= threshold and self.config.until_solved:
             self.summary.solved = True
             self.summary.solved_by = (
                 f"greedy evaluation of model v{result.version}: mean {result.mean:.1f} "
