@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -17,11 +18,13 @@ from . import (
     game_cost,
     ingest,
     scale,
+    solve_acrobot,
     solve_cartpole,
     solve_lunarlander,
     solve_slow_game,
+    stability,
 )
-from .harness import Row, machine, markdown, package_versions, save_json
+from .harness import Row, beside_table, machine, markdown, package_versions, save_json
 
 BENCHMARKS = {
     m.NAME: m
@@ -29,6 +32,8 @@ BENCHMARKS = {
         solve_cartpole,
         solve_slow_game,
         solve_lunarlander,
+        solve_acrobot,
+        stability,
         ingest,
         game_cost,
         freshness,
@@ -36,6 +41,7 @@ BENCHMARKS = {
     )
 }
 REPO = Path(__file__).resolve().parent.parent
+NOTES = REPO / "bench" / "notes"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,6 +62,13 @@ def main(argv: list[str] | None = None) -> int:
         help="folder of the JSON results (default: bench/results)",
     )
     p.add_argument(
+        "--notes",
+        type=Path,
+        default=NOTES,
+        help="folder of the hand-written notes, NAME.md, first line <!-- run: DATE --> "
+        "(default: bench/notes)",
+    )
+    p.add_argument(
         "names",
         nargs="*",
         choices=[*BENCHMARKS, []],
@@ -65,8 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--report",
         action="store_true",
-        help="measure nothing: write the report from the saved JSON results (after the "
-        "notes beside a missed target were written, say)",
+        help="measure nothing: write the report from the saved JSON results (after "
+        "bench/notes/NAME.md was written from them, say)",
     )
     a = p.parse_args(argv)
     names = a.names or list(BENCHMARKS)
@@ -74,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         "python -m bench" + (" --quick" if a.quick else "") + "".join(f" {n}" for n in a.names)
     )
     if a.report:
-        info, command, sections = _from_results(a.results, names, a.quick)
+        info, command, sections = _from_results(a.results, names, a.quick, a.notes)
     else:
         info, sections = machine(), []
         for name in names:
@@ -82,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[bench] {module.TITLE} ...", flush=True)
             rows = module.run(a.quick)
             save_json(a.results, name, rows, info, a.quick, command)
-            sections.append(_section(module, rows))
+            sections.append(_section(module, rows, str(info["date"]), a.notes))
             print(sections[-1] + "\n", flush=True)
     out = a.out or (None if a.quick else REPO / "BENCHMARKS.md")
     if out is not None:
@@ -100,28 +113,67 @@ def main(argv: list[str] | None = None) -> int:
         head = [
             "# Benchmarks",
             "",
-            f"Measured {info['date']} on {info['cores']} cores, {info['memory']}, "
-            f"{info['machine']}; {versions}. Command: `{command}`. Every figure is the "
-            "median of the repeats, with their min - max; peers are measured in the same run.",
+            "Each section says when it was measured, on what, and with which command (a run "
+            "of some benchmarks keeps the other sections of the page as they were). Every "
+            "figure is the median of the repeats, with their min - max; peers are measured "
+            "in the same run.",
             "",
             "",
         ]
+        measured = (
+            f"Measured {info['date']} on {info['cores']} cores, {info['memory']}, "
+            f"{info['machine']}; {versions}. Command: `{command}`."
+        )
+        new = {
+            name: _marked(name, section, measured)
+            for name, section in zip(names, sections, strict=True)
+        }
+        old = _marked_sections(out)
+        body = [new.get(name) or old.get(name) for name in BENCHMARKS]
         kept = chaos.kept_section(out)  # the fault suite's section is from its own run
-        out.write_text("\n".join(head) + "\n\n".join(sections) + kept + "\n", encoding="utf-8")
+        text = "\n".join(head) + "\n\n".join(b for b in body if b) + kept + "\n"
+        out.write_text(text, encoding="utf-8")
         print(f"[bench] wrote {out}")
     return 0
 
 
-def _section(module: ModuleType, rows: list[Row]) -> str:
-    """The benchmark's table, and its notes when a target was missed."""
-    section = markdown(module.TITLE, module.TARGET, rows)
-    if getattr(module, "NOTES", None) and not all(r.met is not False for r in rows):
-        section += "\n\n" + module.NOTES
-    return section
+#: The first line of each section of the page: which benchmark it is, so that a run of
+#: some benchmarks replaces their sections and keeps the others.
+MARK = "<!-- bench: {name} -->"
+
+
+def _marked(name: str, section: str, measured: str) -> str:
+    """``section`` with its mark, and the line saying when and how it was measured under
+    its title."""
+    title, _, rest = section.partition("\n")
+    return f"{MARK.format(name=name)}\n{title}\n\n{measured}\n{rest}"
+
+
+def _marked_sections(page: Path) -> dict[str, str]:
+    """The marked sections of an existing page, by benchmark name (none: no page)."""
+    try:
+        text = page.read_text("utf-8")
+    except OSError:
+        return {}
+    found: dict[str, str] = {}
+    pattern = re.compile(r"^<!-- bench: (\w+) -->$", re.MULTILINE)
+    marks = list(pattern.finditer(text))
+    for mark, following in zip(marks, [*marks[1:], None], strict=True):
+        end = following.start() if following else chaos.faults_at(text)
+        chunk = text[mark.start() : end if end >= 0 else len(text)]
+        found[mark.group(1)] = chunk.rstrip()
+    return found
+
+
+def _section(module: ModuleType, rows: list[Row], date: str, notes: Path = NOTES) -> str:
+    """The benchmark's table, a sentence per target computed from ``rows``, and the notes
+    in ``notes/NAME.md`` only if they were written from this run (the one of ``date``)."""
+    table = markdown(module.TITLE, module.TARGET, rows)
+    return table + "\n\n" + beside_table(module.NAME, rows, date, notes)
 
 
 def _from_results(
-    results: Path, names: list[str], quick: bool
+    results: Path, names: list[str], quick: bool, notes: Path = NOTES
 ) -> tuple[dict[str, object], str, list[str]]:
     """Machine facts, command and sections of saved results (all from one run)."""
     saved = []
@@ -140,7 +192,7 @@ def _from_results(
     info = {**package_versions(), **saved[0]["machine"]}
     command = saved[0].get("command", "python -m bench" + (" --quick" if quick else ""))
     sections = [
-        _section(BENCHMARKS[name], [Row(**row) for row in data["rows"]])
+        _section(BENCHMARKS[name], [Row(**row) for row in data["rows"]], str(info["date"]), notes)
         for name, data in zip(names, saved, strict=True)
     ]
     return info, command, sections

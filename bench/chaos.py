@@ -1,4 +1,4 @@
-"""8. Faults: the fault suite. ``python -m bench chaos [--quick] [--minutes N]``.
+"""10. Faults: the fault suite. ``python -m bench chaos [--quick] [--minutes N]``.
 
 Real processes, real signals (Linux). On a training root, a writer process adds uniquely
 named games (some longer than the learner's ``max_piece_steps``, so that it splits them;
@@ -68,7 +68,7 @@ from .chaos_audit import (
 from .harness import Row, fmt, machine, markdown, save_json
 
 NAME = "chaos"
-TITLE = "8. Faults"
+TITLE = "10. Faults"
 TARGET = (
     "0 episodes lost, duplicated or trained twice, 0 torn model reads, 0 set-aside files "
     "without a reason, through SIGKILLs of the learner (at random and at every crash point), "
@@ -1010,14 +1010,25 @@ def section(outcome: Outcome, info: dict[str, object], command: str) -> str:
     return text
 
 
+def faults_at(text: str) -> int:
+    """Where the Faults section starts (-1: none), whatever its number: a page written
+    before the sections were renumbered keeps its Faults section too."""
+    name = TITLE.split(". ", 1)[1]
+    found = re.search(rf"^### \d+\. {re.escape(name)}$", text, re.MULTILINE)
+    return found.start() if found else -1
+
+
 def kept_section(page: Path) -> str:
     """The Faults section of an existing page ("" if none): the speed run keeps it."""
     try:
         text = page.read_text("utf-8")
     except OSError:
         return ""
-    at = text.find(f"### {TITLE}")
-    return "\n\n" + text[at:].strip() if at >= 0 else ""
+    at = faults_at(text)
+    if at < 0:
+        return ""
+    _, _, body = text[at:].partition("\n")  # its heading, under the section's number now
+    return f"\n\n### {TITLE}\n" + body.rstrip()
 
 
 def write_section(page: Path, text: str) -> None:
@@ -1026,7 +1037,7 @@ def write_section(page: Path, text: str) -> None:
         old = page.read_text("utf-8")
     except OSError:
         old = "# Benchmarks\n"
-    at = old.find(f"### {TITLE}")
+    at = faults_at(old)
     head = old[:at] if at >= 0 else old
     page.write_text(head.rstrip() + "\n\n" + text + "\n", encoding="utf-8")
 

@@ -1,4 +1,4 @@
-"""6. Freshness: from a game landing in the buffer to a model trained on it (idle learner),
+"""8. Freshness: from a game landing in the buffer to a model trained on it (idle learner),
 and from a published model to a game process playing it."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from bgtrain.policy import Policy
 from .harness import Row
 
 NAME = "freshness"
-TITLE = "6. Freshness"
+TITLE = "8. Freshness"
 TARGET = "land -> published model <= 0.5 s (idle learner); publish -> playing <= one game"
 
 

@@ -1,4 +1,4 @@
-"""5. Cost to the game: what recording and numpy inference add to a game loop."""
+"""7. Cost to the game: what recording and numpy inference add to a game loop."""
 
 from __future__ import annotations
 
@@ -13,16 +13,8 @@ from bgtrain.recorder import EpisodeRecorder
 
 from .harness import Row, per_call_us, repeat
 
-NOTES = (
-    "The loop overhead is missed on CartPole. Profiled (cProfile of the game thread): "
-    "record() and finish() take about 3 µs per step there; the rest is the background "
-    "writer's time under the GIL (np.savez and zipfile are Python code) for a file every "
-    "~20 steps, which the game thread waits for. Games with more steps per file (a "
-    "StarCraft II game: one decision every 4 s) share it over far more steps. Next step: "
-    "write from a separate process (no shared GIL) when the game is a fast simulator."
-)
 NAME = "game_cost"
-TITLE = "5. Cost to the game"
+TITLE = "7. Cost to the game"
 TARGET = (
     "record() <= 2 µs; finish() holds the game thread <= 100 µs; numpy act() >= 3x faster "
     "than the torch forward at batch 1; recording adds <= 5% to a game loop"

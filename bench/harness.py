@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
+import re
 import statistics
 import time
 from collections.abc import Callable
@@ -121,3 +123,68 @@ def save_json(
     data = {"machine": info, "command": command, "quick": quick, "rows": [asdict(r) for r in rows]}
     path.write_text(json.dumps(data, indent=1))
     return path
+
+
+# ---------------------------------------------------------------- text beside a table
+#: The first line of a hand-written note: the ``machine.date`` of the run it was written from.
+RUN_TAG = re.compile(r"<!--\s*run:\s*(\S+)\s*-->")
+
+
+def ratio_text(ratio: float) -> str:
+    """A ratio with enough digits that a near miss (1.004 against <= 1.0) shows."""
+    return f"{ratio:,.0f}" if abs(ratio) >= 100 else f"{ratio:.3f}"
+
+
+def verdict(row: Row) -> str | None:
+    """One sentence on whether the row's target holds, from the row's own figures
+    (None for a row without a target): it cannot disagree with the table."""
+    if row.met is None:
+        return None
+    head = "Met" if row.met else "Missed"
+    ours = fmt(row.median, row.unit)
+    if row.peer is None or row.peer_median is None or row.ratio is None:
+        # The range too: a target may hold for every repeat ("in every run"), not the median.
+        spread = "" if row.low == row.high else f" (min - max {fmt(row.low)} - {fmt(row.high)})"
+        return f"{head}: {row.label} = {ours}{spread}; target {row.target}."
+    theirs = fmt(row.peer_median, row.unit)
+    quotient = row.peer_median != 0 and math.isclose(
+        row.ratio, row.median / row.peer_median, rel_tol=1e-9
+    )
+    if quotient:
+        measured = f"ratio {ratio_text(row.ratio)} = {ours} / {row.peer} {theirs}"
+    else:  # a ratio the target defines otherwise (e.g. peer / ours, "x faster")
+        measured = f"ratio {ratio_text(row.ratio)} ({ours} vs {row.peer} {theirs})"
+    return f"{head}: {row.label}: {measured}; target {row.target}."
+
+
+def written_notes(path: Path, date: str) -> str | None:
+    """The hand-written notes at ``path`` (without their run tag) if their first line
+    names the run ``date``; None if there are none, or they are from another run."""
+    try:
+        lines = path.read_text("utf-8-sig").splitlines()  # -sig: a BOM from a Windows editor
+    except FileNotFoundError:
+        return None
+    tag = RUN_TAG.fullmatch(lines[0].strip()) if lines else None
+    if tag is None or tag.group(1) != date:
+        return None
+    return "\n".join(lines[1:]).strip() or None
+
+
+def beside_table(name: str, rows: list[Row], date: str, notes_dir: Path) -> str:
+    """What is written under a benchmark's table: a sentence per row with a target, then
+    the hand-written notes of this run (``notes_dir/NAME.md``) or a line saying there are
+    none yet."""
+    parts = []
+    sentences = [s for s in map(verdict, rows) if s is not None]
+    if sentences:
+        parts.append("\n".join(f"- {s}" for s in sentences))
+    path = notes_dir / f"{name}.md"
+    notes = written_notes(path, date)
+    if notes is None:
+        notes = (
+            f"No notes were written from this run yet: `python -m bench --report` puts "
+            f"them here once bench/notes/{path.name} is written, its first line "
+            f"`<!-- run: {date} -->`."
+        )
+    parts.append(notes)
+    return "\n\n".join(parts)

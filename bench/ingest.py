@@ -1,4 +1,4 @@
-"""4. Spool ingest: claim + load + validate + archive, against a bare ``np.load`` loop."""
+"""6. Spool ingest: claim + load + validate + archive, against a bare ``np.load`` loop."""
 
 from __future__ import annotations
 
@@ -15,18 +15,8 @@ from bgtrain.episode import build_episode, load_episode, save_episode
 from .harness import Row
 
 NAME = "ingest"
-TITLE = "4. Spool ingest"
+TITLE = "6. Spool ingest"
 TARGET = ">= 0.7 of the rate of a bare np.load loop over the same files"
-NOTES = (
-    "Missed, though closer than the run before (0.31-0.56). Profiled (cProfile, 2,000 "
-    "waiting 20-step files): claiming no longer lists the backlog once per batch (a "
-    "listing is kept between batches: claim fell from 27% of the time to 9%), and each "
-    ".npz member is opened once instead of twice. What is left above the bare loop is "
-    "what the guarantees cost: every file is renamed twice (into processing/, then into "
-    "the archive) with a check that the name is free, its arrays are validated, and the "
-    "archive index is rewritten atomically after every batch of 10. Next step: rewrite "
-    "the index once per several batches while a backlog drains."
-)
 
 
 def _make_files(folder: Path, n: int, steps: int, compress: bool) -> list[Path]:

@@ -1,4 +1,4 @@
-"""7. Scale: a learner cycle and a monitor refresh with 100 vs 100,000 archived files."""
+"""9. Scale: a learner cycle and a monitor refresh with 100 vs 100,000 archived files."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from .harness import Row
 from .ingest import _make_files
 
 NAME = "scale"
-TITLE = "7. Scale"
+TITLE = "9. Scale"
 TARGET = "time with 100,000 archived files / time with 100 <= 1.2"
 LINKS_PER_FILE = 50_000
 

@@ -1,4 +1,4 @@
-"""Time to solve, bgtrain against Stable-Baselines3 PPO: the shared part of benchmarks 1-3.
+"""Time to solve, bgtrain against Stable-Baselines3 PPO: the shared part of benchmarks 1-4.
 
 Each attempt is a fresh process timed from start to exit (start-up and shutdown count),
 evaluated greedily over 10 games every ``eval_every`` game steps on both sides, with the
@@ -19,6 +19,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from bgtrain.games import game_info
 
@@ -35,6 +36,21 @@ class Attempt:
     seconds: float
     #: Game steps played when the solving evaluation ran (or by the end).
     steps: int
+    #: Games played in all, and those set aside as stale (never learned from): bgtrain only.
+    games: int = 0
+    stale: int = 0
+
+
+@dataclass(frozen=True)
+class BgtrainRun:
+    """A finished ``bgtrain run``: its wall time and the events of its metrics.jsonl."""
+
+    seconds: float
+    events: list[dict[str, Any]]
+
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        """The events of one kind ("game", "eval", "stale", "guard", ...), in order."""
+        return [e for e in self.events if e.get("event") == kind]
 
 
 @dataclass(frozen=True)
@@ -47,6 +63,8 @@ class Race:
     cap_s: float
     #: Most bgtrain / SB3 time to solve that meets the target.
     target: float
+    #: Add a row: the share of bgtrain's games set aside as stale (never learned from).
+    stale_row: bool = False
 
     def quick(self) -> Race:
         """The smoke version: one seed, a few seconds a side, that both sides run and report."""
@@ -87,6 +105,19 @@ def time_bgtrain_run(
     """One ``bgtrain run`` (with extra ``flags``) on a fresh root, timed from launch to
     exit; solved when an evaluation's mean reached ``threshold``. Raises RuntimeError with
     the run's output if it fails."""
+    run = run_bgtrain(env, seed, eval_every, cap_s, flags)
+    solving = [e for e in run.of("eval") if e["mean"] >= threshold]
+    games = run.of("game")
+    steps = solving[0]["steps"] if solving else sum(e["length"] for e in games)
+    return Attempt(bool(solving), run.seconds, steps, len(games), len(run.of("stale")))
+
+
+def run_bgtrain(
+    env: str, seed: int, eval_every: int, cap_s: float, flags: Sequence[str] = ()
+) -> BgtrainRun:
+    """One ``bgtrain run --minutes cap_s/60`` (with extra ``flags``) on a fresh root, timed
+    from launch to exit, with the events it logged. Raises RuntimeError with the run's
+    output if it fails."""
     tmp = Path(tempfile.mkdtemp(prefix="bench-bgtrain-"))
     try:
         root = tmp / "root"
@@ -98,13 +129,11 @@ def time_bgtrain_run(
         done, seconds = _timed(command, cap_s + GRACE_S)
         if done.returncode != 0:
             raise _failed("bgtrain run", done)
-        events = [json.loads(line) for line in (root / "logs" / "metrics.jsonl").open()]
+        with (root / "logs" / "metrics.jsonl").open(encoding="utf-8") as lines:
+            events = [json.loads(line) for line in lines]
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    solving = [e for e in events if e.get("event") == "eval" and e["mean"] >= threshold]
-    played = sum(e["length"] for e in events if e.get("event") == "game")
-    steps = solving[0]["steps"] if solving else played
-    return Attempt(bool(solving), seconds, steps)
+    return BgtrainRun(seconds, events)
 
 
 def sb3_attempt(race: Race, seed: int) -> Attempt:
@@ -139,10 +168,36 @@ def run_race(race: Race, quick: bool) -> list[Row]:
                 f"{result.steps:,} steps",
                 flush=True,
             )
-    return [
+    rows = [
         _row("seconds to solve", "s", "seconds", ours, peers, race.target),
-        _row("game steps to solve", "steps", "steps", ours, peers, None),
+        _row("game steps to solve", "steps", "steps", ours, peers, STEPS_TARGET),
     ]
+    return rows + ([stale_row(ours)] if race.stale_row else [])
+
+
+#: Most bgtrain / SB3 game steps to solve that meets the target (issue 12: learn as much
+#: from every game as the peer).
+STEPS_TARGET = 1.0
+#: Most share of bgtrain's games (%) set aside as stale that meets the target.
+STALE_TARGET_PCT = 5.0
+
+
+def stale_row(ours: list[Attempt]) -> Row:
+    """The share of the games bgtrain played that were set aside as stale, never learned
+    from: the median of the runs' shares (the label counts all runs' games together)."""
+    games, stale = sum(a.games for a in ours), sum(a.stale for a in ours)
+    values = [100.0 * a.stale / a.games if a.games else 0.0 for a in ours]
+    median = statistics.median(values)
+    return Row(
+        f"bgtrain games set aside as stale, never learned from (all runs: {stale:,} of {games:,})",
+        "%",
+        median,
+        min(values),
+        max(values),
+        target=f"<= {STALE_TARGET_PCT:g}%",
+        met=bool(games) and median <= STALE_TARGET_PCT,
+        values=values,
+    )
 
 
 def _row(

@@ -1,10 +1,13 @@
 """Stable-Baselines3 PPO with rl-baselines3-zoo's tuned hyperparameters, trained until a
-greedy evaluation reaches the game's reward threshold: the peer of benchmarks 1-3.
+greedy evaluation reaches the game's reward threshold: the peer of benchmarks 1-4.
 
 ``python -m bench.peers.sb3_ppo --env CartPole-v1 --zoo CartPole-v1 --seed 1
 --eval-every 5000 --seconds 300`` prints one JSON line: solved, steps, evaluations.
 Evaluation is SB3's own ``EvalCallback`` (deterministic actions, 10 games) and its time
-counts, as bgtrain's does.
+counts, as bgtrain's does. An entry with ``normalize`` runs as the zoo runs it: the
+training games in a ``VecNormalize`` (observations and rewards, the entry's gamma), the
+evaluation games in one that shares the training statistics (synced before each
+evaluation) without updating them or scaling rewards.
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ def linear(start: float) -> Callable[[float], float]:
     return lambda progress_remaining: progress_remaining * start
 
 
-#: rl-baselines3-zoo hyperparams/ppo.yml (its DummyVecEnv, its ``n_timesteps`` budget).
+#: rl-baselines3-zoo hyperparams/ppo.yml (its DummyVecEnv, its ``n_timesteps`` budget;
+#: ``normalize``: its VecNormalize wrapper). Unlisted settings are SB3's defaults, as in
+#: the zoo (batch_size 64, learning_rate 3e-4, clip_range 0.2).
 ZOO: dict[str, dict[str, Any]] = {
     "CartPole-v1": {
         "n_envs": 8,
@@ -36,6 +41,16 @@ ZOO: dict[str, dict[str, Any]] = {
         "learning_rate": linear(1e-3),
         "clip_range": linear(0.2),
     },
+    "Acrobot-v1": {
+        "normalize": True,
+        "n_envs": 16,
+        "n_timesteps": 1_000_000,
+        "n_steps": 256,
+        "gae_lambda": 0.94,
+        "gamma": 0.99,
+        "n_epochs": 4,
+        "ent_coef": 0.0,
+    },
     "LunarLander-v3": {
         "n_envs": 16,
         "n_timesteps": 1_000_000,
@@ -47,6 +62,18 @@ ZOO: dict[str, dict[str, Any]] = {
         "ent_coef": 0.01,
     },
 }
+
+
+def normalized(env: Any, eval_env: Any, gamma: float) -> tuple[Any, Any]:
+    """The zoo's ``normalize: true``: observations and rewards of the training games
+    normalised by running statistics (discounted with the algorithm's gamma); the
+    evaluation games see observations scaled by the same statistics (``EvalCallback``
+    copies them in before each evaluation) and their true rewards."""
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    train = VecNormalize(env, gamma=gamma)
+    evaluate = VecNormalize(eval_env, training=False, norm_reward=False, gamma=gamma)
+    return train, evaluate
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,8 +105,11 @@ def main(argv: list[str] | None = None) -> int:
     threshold = game_info(a.env).reward_threshold
     params = dict(ZOO[a.zoo])
     n_envs, budget = params.pop("n_envs"), params.pop("n_timesteps")
+    normalize = params.pop("normalize", False)
     env = make_vec_env(lambda: make_env(a.env), n_envs=n_envs, seed=a.seed)
     eval_env = make_vec_env(lambda: make_env(a.env), n_envs=1, seed=10_000 + a.seed)
+    if normalize:
+        env, eval_env = normalized(env, eval_env, params.get("gamma", 0.99))
     evaluation = EvalCallback(
         eval_env,
         callback_on_new_best=StopTrainingOnRewardThreshold(threshold, verbose=0),
