@@ -56,3 +56,17 @@ def test_a_game_without_a_preset_uses_the_defaults():
     learner = run_config("--env", "tests.games_for_tests:endless").learner
     defaults = dataclasses.replace(LearnerSettings(), verbose=False)
     assert learner == defaults
+
+
+def test_the_run_says_which_preset_values_are_in_effect(tmp_path: Path):
+    from bgtrain.runner.session import Run
+
+    lines: list[str] = []
+    config = run_config("--env", "CartPole-v1", "--root", str(tmp_path), "--gamma", "0.5")
+    Run(config, console=lines.append).announce_preset()
+    preset = {k: v for k, v in preset_settings("CartPole-v1").items() if k != "gamma"}
+    shown = ", ".join(f"{k}={v}" for k, v in preset.items())
+    assert lines == [
+        f"[INFO] Settings preset for CartPole-v1: {shown} (src/bgtrain/presets/CartPole-v1.toml;"
+        " --config and flags override it)"
+    ]

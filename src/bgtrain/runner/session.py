@@ -189,6 +189,23 @@ class Run:
 
     # ------------------------------------------------------------------ processes
 
+    def announce_preset(self) -> None:
+        """Say which of the game's preset settings are in effect (see bgtrain.presets)."""
+        c = self.config
+        # Only what is in effect: flags, --config or a RunConfig made in Python may differ.
+        preset = {
+            name: value
+            for name, value in preset_settings(c.env).items()
+            if getattr(c.learner, name, None)
+            == (tuple(value) if isinstance(value, list) else value)
+        }
+        if preset:
+            shown = ", ".join(f"{name}={value}" for name, value in preset.items())
+            self.console(
+                f"[INFO] Settings preset for {c.env}: {shown} (src/bgtrain/presets/"
+                f"{c.env}.toml; --config and flags override it)"
+            )
+
     def _start_learner(self) -> None:
         settings = self.config.learner
         if self.config.seed is not None and settings.seed is None:
@@ -260,13 +277,7 @@ class Run:
         self.console("[INFO] Experience replay training will run in background")
         self.console(f"[INFO] Monitoring directory: {self.root.buffer}")
         actors = c.actors or default_actors()
-        preset = preset_settings(c.env)
-        if preset:
-            shown = ", ".join(f"{name}={value}" for name, value in preset.items())
-            self.console(
-                f"[INFO] Settings preset for {c.env}: {shown} (src/bgtrain/presets/"
-                f"{c.env}.toml; --config and flags override it)"
-            )
+        self.announce_preset()
         threshold = self.info.reward_threshold
         self.console(
             f"[INFO] Playing {c.env} with {actors} game process(es)"
