@@ -220,21 +220,19 @@ class Trainer:
             activation=meta.activation or settings.activation,
         )
         trainer = cls(meta.obs_dim, meta.n_actions, settings)
-        trainer.net.load_arrays(model.arrays)
-        trainer.obs_rms.mean = np.asarray(model.arrays["obs_mean"], dtype=np.float64)
-        trainer.obs_rms.var = np.asarray(model.arrays["obs_var"], dtype=np.float64)
-        trainer.obs_rms.count = float(model.arrays.get("obs_count", np.array(0.0)))
+        trainer.load_weights(model.arrays)
         return trainer
 
     # ------------------------------------------------------------------ state
 
     def load_weights(self, arrays: dict[str, np.ndarray]) -> None:
-        """Take the weights and observation statistics of a model of the same shape (the
-        collapse guard's way back to a better version). The optimiser's moments stay."""
+        """Take the weights and observation statistics of a model of the same shape (a
+        published model continued, or the collapse guard's way back to a better version).
+        The optimiser's moments stay."""
         self.net.load_arrays(arrays)
         self.obs_rms.mean = np.asarray(arrays["obs_mean"], dtype=np.float64)
         self.obs_rms.var = np.asarray(arrays["obs_var"], dtype=np.float64)
-        self.obs_rms.count = float(arrays.get("obs_count", np.array(self.obs_rms.count)))
+        self.obs_rms.count = float(arrays.get("obs_count", np.array(0.0)))
 
     @property
     def learning_rate(self) -> float:
@@ -365,8 +363,9 @@ class Trainer:
         # weight of the proximal policy (the policy at the start of this batch) to the
         # behaviour policy, truncated at rho_bar as V-trace truncates it (IMPALA), and the
         # ratio is clipped against the proximal policy. On-policy the weight is 1: PPO.
-        weights = torch.clamp((start_logp - behaviour_logp).exp(), max=s.rho_bar)
-        ratio_mean = float((start_logp - behaviour_logp).exp().mean())
+        behaviour_ratio = (start_logp - behaviour_logp).exp()
+        weights = behaviour_ratio.clamp(max=s.rho_bar)
+        ratio_mean = float(behaviour_ratio.mean())
         # Advantages centred with the same weights (as GePPO centres them), scaled to unit std.
         centre = (weights * advantages).sum() / weights.sum().clamp(min=1e-8)
         adv = (advantages - centre) / (advantages.std() + 1e-8)

@@ -36,7 +36,14 @@ from ..policy import Policy
 from ..presets import preset_settings
 from ..reporting import append_metrics
 from ..root import DEFAULT_ROOT, TrainingRoot
-from ..settings import at_least, check_settings, checked, greater_than, non_empty
+from ..settings import (
+    at_least,
+    build_settings,
+    check_settings,
+    checked,
+    greater_than,
+    non_empty,
+)
 from ..spool import Spool
 from .actor import ActorConfig, GameProcessError, GameReport, Report, UnsavedGame
 from .fleet import Fleet, LocalFleet
@@ -193,11 +200,12 @@ class Run:
         """Say which of the game's preset settings are in effect (see bgtrain.presets)."""
         c = self.config
         # Only what is in effect: flags, --config or a RunConfig made in Python may differ.
+        given = preset_settings(c.env)
+        as_settings = build_settings(LearnerSettings, given)  # the file's values, converted
         preset = {
             name: value
-            for name, value in preset_settings(c.env).items()
-            if getattr(c.learner, name, None)
-            == (tuple(value) if isinstance(value, list) else value)
+            for name, value in given.items()
+            if getattr(c.learner, name) == getattr(as_settings, name)
         }
         if preset:
             shown = ", ".join(f"{name}={value}" for name, value in preset.items())
