@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bgtrain import _fs
 from bgtrain.episode import (
     build_episode,
     check_episode_file,
@@ -219,11 +220,10 @@ def test_a_save_that_fails_half_way_leaves_the_old_file_and_no_temp(tmp_path, mo
     save_episode(build_episode(np.zeros((2, 2)), [0, 0], [0.0, 0.0]), path)
     before = path.read_bytes()
 
-    def disk_full(f, **arrays):
-        f.write(b"PK\x03\x04 half an archive")
+    def disk_full(fd):  # the data is in the temp file; the disk says no when it is synced
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(np, "savez", disk_full)
+    monkeypatch.setattr(_fs.os, "fsync", disk_full)
     with pytest.raises(OSError, match="No space left"):
         save_episode(build_episode(np.ones((3, 2)), [1, 1, 1], [1.0] * 3), path)
 

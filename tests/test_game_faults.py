@@ -205,15 +205,15 @@ def test_evaluation_of_a_game_that_never_ends_returns_with_its_games_cut_short()
 def stalled_disk(monkeypatch):
     """The recorder's writes wait until ``release`` is set; ``started``: one is waiting."""
     state = SimpleNamespace(started=threading.Event(), release=threading.Event())
-    real_save = recorder_module.save_episode
+    real_write = recorder_module.EpisodeRecorder._write_synced
 
-    def slow_save(episode, path, compress=False):
+    def slow_write(path, data):
         state.started.set()
         if not state.release.wait(30):
             raise TimeoutError("the test never released the writer")
-        return real_save(episode, path, compress=compress)
+        real_write(path, data)
 
-    monkeypatch.setattr(recorder_module, "save_episode", slow_save)
+    monkeypatch.setattr(recorder_module.EpisodeRecorder, "_write_synced", staticmethod(slow_write))
     yield state
     state.release.set()
 
@@ -290,16 +290,18 @@ def test_the_game_loop_keeps_nothing_per_game(tmp_path):
 
 
 def test_a_game_the_disk_refuses_is_reported_by_name_not_lost(tmp_path, monkeypatch):
-    real_save = recorder_module.save_episode
+    real_write = recorder_module.EpisodeRecorder._write_synced
     calls = []
 
-    def full_disk_once(episode, path, compress=False):
+    def full_disk_once(path, data):
         calls.append(path)
         if len(calls) == 2:
             raise OSError(28, "No space left on device")
-        return real_save(episode, path, compress=compress)
+        real_write(path, data)
 
-    monkeypatch.setattr(recorder_module, "save_episode", full_disk_once)
+    monkeypatch.setattr(
+        recorder_module.EpisodeRecorder, "_write_synced", staticmethod(full_disk_once)
+    )
     reports = play_games(tmp_path / "root", f"{GAMES}:one_step", 3)
 
     games = [r for r in reports if isinstance(r, GameReport)]

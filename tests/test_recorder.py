@@ -44,18 +44,18 @@ def gate(monkeypatch: pytest.MonkeyPatch):
     blocks (the single writer thread has finished every earlier job by then).
     """
     state = SimpleNamespace(started=threading.Event(), release=threading.Event(), passes=0)
-    real_save = recorder_module.save_episode
+    real_write = recorder_module.EpisodeRecorder._write_synced
 
-    def slow_save(episode, path, compress=False):
+    def slow_write(path, data):
         if state.passes > 0:
             state.passes -= 1
         else:
             state.started.set()
             if not state.release.wait(WAIT_S):
                 raise TimeoutError("the test never released the writer")
-        return real_save(episode, path, compress=compress)
+        real_write(path, data)
 
-    monkeypatch.setattr(recorder_module, "save_episode", slow_save)
+    monkeypatch.setattr(recorder_module.EpisodeRecorder, "_write_synced", staticmethod(slow_write))
     yield state
     state.release.set()
 

@@ -9,6 +9,7 @@ compressed or not) are valid input.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from collections.abc import Mapping
@@ -21,6 +22,7 @@ import numpy as np
 
 from ._fs import atomic_write
 from .errors import InvalidEpisodeError
+from .npz_writer import npz_bytes
 from .safe_npz import DEFAULT_LIMITS, SizeLimits, load_npz, read_headers
 
 FORMAT = "bgtrain.episode/1"
@@ -310,11 +312,21 @@ def build_episode(
     return validate_arrays(arrays, obs_dim=obs_dim, n_actions=n_actions)
 
 
+def episode_bytes(episode: Episode, compress: bool = False) -> bytes:
+    """The ``.npz`` file of ``episode``, whole, in memory (stored unless ``compress``)."""
+    arrays = episode.to_arrays()
+    data = None if compress else npz_bytes(arrays)
+    if data is None:
+        out = io.BytesIO()
+        (np.savez_compressed if compress else np.savez)(out, **arrays)
+        data = out.getvalue()
+    return data
+
+
 def save_episode(episode: Episode, path: Path, compress: bool = False) -> Path:
     """Write ``episode`` to ``path`` atomically (dot-named temp, fsync, rename)."""
-    savez = np.savez_compressed if compress else np.savez
-    arrays = episode.to_arrays()
-    atomic_write(Path(path), lambda f: savez(f, **arrays))
+    data = episode_bytes(episode, compress)
+    atomic_write(Path(path), lambda f: f.write(data))
     return Path(path)
 
 

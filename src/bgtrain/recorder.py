@@ -14,6 +14,7 @@ refuses to overwrite as a last safety.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import os
@@ -30,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from ._fs import free_name, temp_name_for
-from .episode import Episode, build_episode, episode_file_name, save_episode
+from .episode import build_episode, episode_bytes, episode_file_name
 from .errors import EpisodeWriteError, InvalidEpisodeError
 from .root import DEFAULT_ROOT, TrainingRoot
 
@@ -269,31 +270,46 @@ class EpisodeRecorder:
                 last_state=last_state,
                 meta=meta,
             )
-            self.buffer.mkdir(parents=True, exist_ok=True)
-            return self._save_no_clobber(episode, path)
+            return self._save_no_clobber(episode_bytes(episode, self.compress), path)
         except Exception as exc:
             logger.error("could not save episode %s: %s", path.name, exc)
             raise
 
-    def _save_no_clobber(self, episode: Episode, path: Path) -> Path:
-        # Write under a private temp name, then link it to a name nobody holds: os.link
-        # fails rather than overwrite, which os.replace/os.rename on POSIX would not.
+    def _save_no_clobber(self, data: bytes, path: Path) -> Path:
+        """Write ``data`` under a private temp name, fsync it, then link it to a name
+        nobody holds: os.link fails rather than overwrite, which os.replace/os.rename on
+        POSIX would not.
+
+        Few system calls on purpose: each one lets the game thread take the GIL, and this
+        thread then waits for it again (a fast game's loop felt every extra call)."""
         tmp = temp_name_for(path)
-        save_episode(episode, tmp, compress=self.compress)
         try:
+            try:
+                self._write_synced(tmp, data)
+            except FileNotFoundError:  # buffer/ was removed (or never made): make it
+                self.buffer.mkdir(parents=True, exist_ok=True)
+                self._write_synced(tmp, data)
+            target = path
             while True:
-                target = free_name(path.parent, path.name)
                 try:
                     os.link(tmp, target)
                     return target
                 except FileExistsError:
-                    continue
+                    target = free_name(path.parent, path.name)
                 except OSError:  # no hard links on this file system
+                    target = free_name(path.parent, path.name)
                     os.rename(tmp, target)
                     return target
         finally:
-            if tmp.exists():
-                tmp.unlink()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+
+    @staticmethod
+    def _write_synced(path: Path, data: bytes) -> None:
+        with open(path, "xb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
 
     # ------------------------------------------------------------------ lifecycle
 
