@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bgtrain import _fs
+from bgtrain import _fs, safe_npz
 from bgtrain.episode import (
     build_episode,
     check_episode_file,
@@ -773,3 +773,57 @@ def test_episode_file_name_always_has_six_nonempty_fields(actor, outcome):
     fields = name.removesuffix(".npz").split("_")
     assert len(fields) == 6 and all(fields)
     assert fields[:4] == ["game", "20250102", "030405", "001"]
+
+
+# --------------------------------------------------------------------------- .npy headers
+
+HEADER_ARRAYS = [
+    np.zeros((), np.float32),
+    np.zeros(0, np.int64),
+    np.zeros((0, 4), np.float32),
+    np.arange(5, dtype=np.int8),
+    np.ones((3, 4), ">f8"),
+    np.asfortranarray(np.ones((2, 3), np.float32)),
+    np.ones((2, 3, 4), np.uint16),
+    np.array(True),
+    np.array('{"outcome": "Victory"}'),
+]
+
+
+@pytest.mark.parametrize("array", HEADER_ARRAYS, ids=lambda a: f"{a.dtype.str}{a.shape}")
+@pytest.mark.parametrize("version", [(1, 0), (2, 0)])
+def test_every_header_np_save_writes_reads_as_numpy_reads_it(array, version):
+    out = io.BytesIO()
+    np.lib.format.write_array(out, array, version=version)
+    ours, theirs = io.BytesIO(out.getvalue()), io.BytesIO(out.getvalue())
+    assert np.lib.format.read_magic(ours) == np.lib.format.read_magic(theirs) == version
+    read = getattr(np.lib.format, f"read_array_header_{version[0]}_0")
+
+    assert safe_npz._parse_header(ours, version) == read(theirs)
+    assert ours.tell() == theirs.tell()  # both stop where the data starts
+
+
+def _npz_with_header(path: Path, header: str) -> Path:
+    text = header + " " * (-(10 + len(header) + 1) % 64) + "\n"
+    member = b"\x93NUMPY\x01\x00" + len(text).to_bytes(2, "little") + text.encode()
+    data = np.arange(3, dtype=np.float32).tobytes()
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("states.npy", member + data)
+    return path
+
+
+def test_a_header_in_another_key_order_is_read_by_numpys_parser(tmp_path):
+    path = _npz_with_header(
+        tmp_path / "x.npz", "{'shape': (3,), 'fortran_order': False, 'descr': '<f4', }"
+    )
+    assert safe_npz.read_headers(path)["states"].shape == (3,)
+    np.testing.assert_array_equal(safe_npz.load_npz(path)[1]["states"], [0.0, 1.0, 2.0])
+
+
+def test_a_header_numpy_refuses_is_refused_with_numpys_reason(tmp_path):
+    path = _npz_with_header(
+        tmp_path / "x.npz", "{'descr': '<f4', 'fortran_order': False, 'shape': (3), }"
+    )
+    with pytest.raises(InvalidEpisodeError) as info:
+        safe_npz.read_headers(path)
+    assert info.value.reason == ("'states' is not a valid .npy array (shape is not valid: 3)")

@@ -8,8 +8,10 @@ Directory entries are inspected with ``lstat`` and never followed (guarantee 7).
 
 from __future__ import annotations
 
+import io
 import math
 import os
+import re
 import stat
 import threading
 import zipfile
@@ -111,6 +113,37 @@ def _damaged(key: str, exc: BaseException, path: Path) -> InvalidEpisodeError:
 _HEADER_PARSE = threading.Lock()
 
 
+#: The header np.save writes (keys sorted, a plain dtype): read without literal_eval.
+_PLAIN_HEADER = re.compile(
+    r"\{'descr': '([<>|=]?[a-zA-Z]\d*)', 'fortran_order': (True|False), "
+    r"'shape': \((|\d+,|\d+(?:, \d+)+)\), \} *\n"
+)
+#: numpy's own limit on a header's length (np.lib.format's max_header_size).
+_MAX_HEADER_BYTES = 10_000
+
+
+def _parse_header(f: IO[bytes], version: tuple[int, int]) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """Shape, Fortran order and dtype of the ``.npy`` header ``f`` is at (just past the
+    magic). The header np.save writes is matched as text; anything else goes to numpy's
+    own parser, so what is accepted and what it means are numpy's (the fast path matches
+    a strict subset of what numpy's parser reads, with the same result)."""
+    size_field = f.read(2 if version == (1, 0) else 4)
+    if len(size_field) < (2 if version == (1, 0) else 4):
+        raise EOFError("the .npy header is cut short")
+    size = int.from_bytes(size_field, "little")
+    raw = f.read(min(size, _MAX_HEADER_BYTES + 1))
+    match = _PLAIN_HEADER.fullmatch(raw.decode("latin1")) if len(raw) == size else None
+    if match is not None:
+        descr, fortran, dims = match.groups()
+        shape = tuple(int(d) for d in dims.split(",") if d.strip())
+        return shape, fortran == "True", np.dtype(descr)
+    again = io.BytesIO(size_field + raw)
+    with _HEADER_PARSE:
+        if version == (1, 0):
+            return npy_format.read_array_header_1_0(again)
+        return npy_format.read_array_header_2_0(again)
+
+
 def _read_header(
     zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, members: ExitStack
 ) -> tuple[MemberHeader, IO[bytes]]:
@@ -122,11 +155,7 @@ def _read_header(
         version = npy_format.read_magic(f)
         if version not in ((1, 0), (2, 0)):
             raise ValueError(f".npy format version {version} is not supported")
-        with _HEADER_PARSE:
-            if version == (1, 0):
-                shape, fortran, dtype = npy_format.read_array_header_1_0(f)
-            else:
-                shape, fortran, dtype = npy_format.read_array_header_2_0(f)
+        shape, fortran, dtype = _parse_header(f, version)
         data_offset = f.tell()
     except zipfile.BadZipFile as exc:
         raise _damaged(key, exc, path) from None
