@@ -635,9 +635,11 @@ def test_games_returning_nan_are_refused_one_line_each_and_counted_in_the_summar
 def test_a_game_refused_every_time_stops_the_run_with_one_error_line(tmp_path, start):
     root = TrainingRoot(tmp_path / "root")
     env_id = "tests.games_for_tests:nan_always"
+    # One game process: a spare one's game in progress when the run stops is saved cut
+    # short (one step, before its NaN), as any stopped game is.
     run = start(
         "run", "--root", root.path, "--env", env_id, "--games", "100", "--actors", "1",
-        cwd=REPO,
+        "--no-spare-actor", cwd=REPO,
     )  # fmt: skip
 
     assert run.finish() == 1, str(run)

@@ -399,3 +399,18 @@ def test_replayed_episodes_train_but_are_counted_apart_and_not_in_the_statistics
         trainer.obs_rms.mean, np.concatenate([ep.states for ep in new]).mean(axis=0), rtol=1e-6
     )
     assert any(not np.array_equal(before[k], v) for k, v in trainer.net.export().items())
+
+
+def test_a_batch_of_one_step_trains_without_a_nan(recwarn):
+    """A one-step game alone in a batch (a game cut short at its first step when a run
+    stops) made the advantage's std NaN: torch warned and the batch was not finite."""
+    trainer = Trainer(3, 2, TrainerSettings(seed=0))
+    before = [p.detach().clone() for p in trainer.net.parameters()]
+    state = np.array([0.3, -1.0, 2.0], dtype=np.float32)
+
+    metrics = trainer.train([build_episode(state[None], [0], [1.0], logp=[LOG_HALF])])
+
+    assert metrics.n_samples == 1
+    assert all(math.isfinite(v) for v in (metrics.loss, metrics.value_loss, metrics.entropy))
+    assert any(not torch.equal(a, b) for a, b in zip(before, trainer.net.parameters(), strict=True))
+    assert [str(w.message) for w in recwarn] == []

@@ -366,9 +366,12 @@ class Trainer:
         behaviour_ratio = (start_logp - behaviour_logp).exp()
         weights = behaviour_ratio.clamp(max=s.rho_bar)
         ratio_mean = float(behaviour_ratio.mean())
-        # Advantages centred with the same weights (as GePPO centres them), scaled to unit std.
-        centre = (weights * advantages).sum() / weights.sum().clamp(min=1e-8)
-        adv = (advantages - centre) / (advantages.std() + 1e-8)
+        # Advantages centred with the same weights (as GePPO centres them), scaled to unit
+        # std; a single sample has no std and is used as it is (as Stable-Baselines3 does).
+        adv = advantages
+        if n > 1:
+            centre = (weights * advantages).sum() / weights.sum().clamp(min=1e-8)
+            adv = (advantages - centre) / (advantages.std() + 1e-8)
         totals = np.zeros(6)  # loss, pg, vf, entropy, kl, clipfrac
         n_updates = 0
         # Like Stable-Baselines3: stop the batch's epochs once a minibatch's KL to the
@@ -423,8 +426,11 @@ class Trainer:
                 break
         with torch.no_grad():
             _, values = self.net(obs)
-        var_y = targets.var().item()
-        explained = float("nan") if var_y == 0 else 1 - (targets - values).var().item() / var_y
+        # Population variances, as SB3's explained_variance (np.var) takes them.
+        var_y = targets.var(correction=0).item()
+        explained = (
+            float("nan") if var_y == 0 else 1 - (targets - values).var(correction=0).item() / var_y
+        )
         means = totals / max(n_updates, 1)
         return TrainMetrics(
             loss=float(means[0]),
