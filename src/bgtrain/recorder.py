@@ -4,8 +4,8 @@
 ``finish()`` hands the episode to a background writer thread and returns at once, so the
 game loop never waits on the disk (unless ``MAX_PENDING_WRITES`` games already wait to be
 written: memory stays bounded when the disk is slower than the game). The writer
-validates, writes a dot-named temp file in ``buffer/``, fsyncs it and renames it into
-place (guarantee 1).
+validates, writes a dot-named temp file in ``buffer/``, fsyncs it and links it into
+place under a name nobody holds (guarantee 1).
 
 Names never clash: each recorder has its own actor id (host, pid and a per-process
 counter by default) and its names' millisecond field only increases; the final rename
