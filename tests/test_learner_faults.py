@@ -428,8 +428,11 @@ def test_the_watch_on_the_buffer_is_renewed_when_the_folder_is_made_again(tmp_pa
     assert learner.start()
     try:
         first = learner._observer
+        # The emitter threads themselves: once the learner renews the watch it stops the
+        # first observer, which then lists no emitter at all (all() of nothing is True).
+        watches = list(first.emitters)
         root.buffer.rmdir()
-        wait_until(lambda: not all(e.is_alive() for e in first.emitters), 10, "the watch to end")
+        wait_until(lambda: not all(e.is_alive() for e in watches), 10, "the watch to end")
         root.buffer.mkdir(exist_ok=True)  # the learner may have made it again already
         wait_until(
             lambda: (
