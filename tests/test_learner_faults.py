@@ -448,6 +448,33 @@ def test_the_watch_on_the_buffer_is_renewed_when_the_folder_is_made_again(tmp_pa
         learner.stop()
 
 
+def test_the_watch_is_renewed_when_its_observer_thread_has_ended(tmp_path):
+    """A stopped observer lists no emitter, and the learner took "all of none alive" for
+    a watch still running: it never watched buffer/ again."""
+    root = TrainingRoot(tmp_path)
+    learner = BackgroundLearner(tmp_path, verbose=False, poll_interval=0.2, **SMALL)
+    assert learner.start()
+    try:
+        first = learner._observer
+        first.stop()
+        first.join(5)
+        assert not first.is_alive() and list(first.emitters) == []
+        wait_until(
+            lambda: (
+                learner._observer is not first
+                and learner._observer.is_alive()
+                and all(e.is_alive() for e in learner._observer.emitters)
+            ),
+            10,
+            "the learner to watch buffer/ again",
+        )
+        varied_episode(root.buffer, "game_after.npz", 20, 0)
+        wait_until(lambda: names_in(root.archive) == ["game_after.npz"], 20, "the new game")
+    finally:
+        learner.stop()
+    assert learner._observer is None
+
+
 def test_a_model_with_non_finite_weights_is_not_trained_on(tmp_path):
     """Continuing from NaN weights would make every episode look like poison: the learner
     starts a new model instead, and the games train."""

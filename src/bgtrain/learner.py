@@ -410,7 +410,12 @@ class BackgroundLearner:
         """watchdog's watch ends for good when buffer/ is removed (and made again): watch
         anew, so that a landed file wakes the learner at once rather than at the next poll."""
         observer = self._observer
-        if observer is None or all(emitter.is_alive() for emitter in observer.emitters):
+        if observer is None or self._stop.is_set():
+            return
+        # A stopped observer thread lists no emitter at all, and all() of nothing is True:
+        # an empty list is a watch that has ended too.
+        emitters = list(observer.emitters)
+        if observer.is_alive() and emitters and all(e.is_alive() for e in emitters):
             return
         logger.warning("the watch on %s had ended; watching it again", self.root.buffer)
         observer.stop()
