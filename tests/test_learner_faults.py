@@ -420,6 +420,24 @@ def test_old_writer_temps_are_removed_at_start_young_ones_are_kept(tmp_path):
     assert young.exists() and not_a_temp.exists()
 
 
+def assert_watches_again_and_trains(
+    learner: BackgroundLearner, first: object, root: TrainingRoot
+) -> None:
+    """The learner watches buffer/ with a new, live observer, and a game landing then is
+    trained."""
+    wait_until(
+        lambda: (
+            learner._observer is not first
+            and learner._observer.is_alive()
+            and all(e.is_alive() for e in learner._observer.emitters)
+        ),
+        10,
+        "the learner to watch buffer/ again",
+    )
+    varied_episode(root.buffer, "game_after.npz", 20, 0)
+    wait_until(lambda: names_in(root.archive) == ["game_after.npz"], 20, "the new game")
+
+
 def test_the_watch_on_the_buffer_is_renewed_when_the_folder_is_made_again(tmp_path):
     """watchdog's watch ends when buffer/ is removed; before the fix the learner then only
     noticed new games at each poll, for ever."""
@@ -434,16 +452,7 @@ def test_the_watch_on_the_buffer_is_renewed_when_the_folder_is_made_again(tmp_pa
         root.buffer.rmdir()
         wait_until(lambda: not all(e.is_alive() for e in watches), 10, "the watch to end")
         root.buffer.mkdir(exist_ok=True)  # the learner may have made it again already
-        wait_until(
-            lambda: (
-                learner._observer is not first
-                and all(e.is_alive() for e in learner._observer.emitters)
-            ),
-            10,
-            "the learner to watch buffer/ again",
-        )
-        varied_episode(root.buffer, "game_after.npz", 20, 0)
-        wait_until(lambda: names_in(root.archive) == ["game_after.npz"], 20, "the new game")
+        assert_watches_again_and_trains(learner, first, root)
     finally:
         learner.stop()
 
@@ -459,17 +468,7 @@ def test_the_watch_is_renewed_when_its_observer_thread_has_ended(tmp_path):
         first.stop()
         first.join(5)
         assert not first.is_alive() and list(first.emitters) == []
-        wait_until(
-            lambda: (
-                learner._observer is not first
-                and learner._observer.is_alive()
-                and all(e.is_alive() for e in learner._observer.emitters)
-            ),
-            10,
-            "the learner to watch buffer/ again",
-        )
-        varied_episode(root.buffer, "game_after.npz", 20, 0)
-        wait_until(lambda: names_in(root.archive) == ["game_after.npz"], 20, "the new game")
+        assert_watches_again_and_trains(learner, first, root)
     finally:
         learner.stop()
     assert learner._observer is None

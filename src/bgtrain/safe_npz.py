@@ -127,8 +127,9 @@ def _parse_header(f: IO[bytes], version: tuple[int, int]) -> tuple[tuple[int, ..
     magic). The header np.save writes is matched as text; anything else goes to numpy's
     own parser, so what is accepted and what it means are numpy's (the fast path matches
     a strict subset of what numpy's parser reads, with the same result)."""
-    size_field = f.read(2 if version == (1, 0) else 4)
-    if len(size_field) < (2 if version == (1, 0) else 4):
+    width = 2 if version == (1, 0) else 4  # bytes of the header's length field
+    size_field = f.read(width)
+    if len(size_field) < width:
         raise EOFError("the .npy header is cut short")
     size = int.from_bytes(size_field, "little")
     raw = f.read(min(size, _MAX_HEADER_BYTES + 1))
