@@ -4,7 +4,7 @@ Real processes, real signals (Linux). On a training root, a writer process adds 
 named games (some longer than the learner's ``max_piece_steps``, so that it splits them;
 invalid files; files too old to train on) while the learner
 (``bgtrain learn``) is killed with SIGKILL at random moments and at each of the core's
-named crash points (``BGTRAIN_CRASH_AT``, see ``bgtrain._faults``), two learners are
+named crash points (``BGTRAIN_CRASH_AT``, see ``bgtrain.common.faults``), two learners are
 started at the same instant, the learner is stopped (SIGSTOP) and continued, a second
 writer is killed while it writes, and a reader loads the model file throughout; then
 one learner runs undisturbed while every process's memory is sampled (the soak). On a
@@ -50,11 +50,11 @@ from pathlib import Path
 import numpy as np
 
 from bgtrain import TrainingRoot
-from bgtrain._faults import ENV_VAR, POINTS
-from bgtrain._fs import atomic_write_text
-from bgtrain.config import LearnerSettings
-from bgtrain.models import ModelStore
-from bgtrain.spool import episode_entries
+from bgtrain.common.faults import ENV_VAR, POINTS
+from bgtrain.learn.settings import LearnerSettings
+from bgtrain.store.fs import atomic_write_text
+from bgtrain.store.models import ModelStore
+from bgtrain.store.spool import episode_entries
 
 from .chaos_audit import (
     OLD_TEMP_S,

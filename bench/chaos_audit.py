@@ -23,11 +23,11 @@ from pathlib import Path
 import numpy as np
 
 from bgtrain import TrainingRoot
-from bgtrain.counters import read_counters
-from bgtrain.episode import episode_steps
-from bgtrain.models import MODEL_LIMITS, ModelMeta, ModelStore, history_name
-from bgtrain.safe_npz import load_npz
-from bgtrain.spool import REASON_SUFFIX
+from bgtrain.store.counters import read_counters
+from bgtrain.store.episode import episode_steps
+from bgtrain.store.models import MODEL_LIMITS, ModelMeta, ModelStore, history_name
+from bgtrain.store.safe_npz import load_npz
+from bgtrain.store.spool import REASON_SUFFIX
 
 #: Folders of files set aside, each file beside its NAME.reason.json.
 SET_ASIDE = ("stale", "quarantine", "split")

@@ -34,11 +34,11 @@ from typing import TextIO
 import numpy as np
 
 from bgtrain import TrainingRoot
-from bgtrain._fs import atomic_write_text
-from bgtrain.episode import build_episode, save_episode
 from bgtrain.errors import EpisodeWriteError, ModelNotFoundError
-from bgtrain.models import read_model_file
-from bgtrain.recorder import EpisodeRecorder
+from bgtrain.game.recorder import EpisodeRecorder
+from bgtrain.store.episode import build_episode, save_episode
+from bgtrain.store.fs import atomic_write_text
+from bgtrain.store.models import read_model_file
 
 #: Steps of every game the writer records (the suite checks the model's sample count).
 GAME_STEPS = 20
@@ -213,7 +213,7 @@ def _save_reader(
 def learn_at(args: argparse.Namespace) -> int:
     """Import everything, say so (``GO.PID.ready``), wait for the suite to write the start
     instant into ``GO``, then run ``bgtrain learn`` at that instant."""
-    import bgtrain.learner  # noqa: F401  (torch: the slow part of a start)
+    import bgtrain.learn.learner  # noqa: F401  (torch: the slow part of a start)
     from bgtrain.cli import main
 
     Path(f"{args.go}.{os.getpid()}.ready").touch()

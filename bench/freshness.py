@@ -12,7 +12,7 @@ import gymnasium as gym
 import numpy as np
 
 from bgtrain import EpisodeRecorder, ModelStore
-from bgtrain.policy import Policy
+from bgtrain.game.policy import Policy
 
 from .harness import Row
 
@@ -30,7 +30,7 @@ def _wait(predicate, timeout: float = 30.0) -> None:
 
 
 def _land_to_model(root: Path, repeats: int) -> list[float]:
-    from bgtrain.learner import BackgroundLearner
+    from bgtrain.learn.learner import BackgroundLearner
 
     learner = BackgroundLearner(root, verbose=False, poll_interval=60.0, n_epochs=2)
     store = ModelStore(root)
@@ -58,7 +58,7 @@ def _publish_to_playing(root: Path, publishes: int) -> tuple[list[float], list[i
     """A game loop (CartPole, numpy policy, a model check between games) while another
     thread publishes versions: seconds until a game starts on each new version, and how
     many games started on an older version after it was published."""
-    from bgtrain.trainer import Trainer
+    from bgtrain.learn.algorithms.ppo import Trainer
 
     trainer = Trainer(4, 2)
     store = ModelStore(root)

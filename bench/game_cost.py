@@ -9,7 +9,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
-from bgtrain.recorder import EpisodeRecorder
+from bgtrain.game.recorder import EpisodeRecorder
 
 from .harness import Row, per_call_us, repeat
 
@@ -25,8 +25,8 @@ def _policy_pair():
     """The numpy Policy and the torch network of the same fresh model (CartPole-sized)."""
     import torch
 
-    from bgtrain.policy import Policy
-    from bgtrain.trainer import Trainer
+    from bgtrain.game.policy import Policy
+    from bgtrain.learn.algorithms.ppo import Trainer
 
     trainer = Trainer(4, 2)
     policy = Policy(trainer.export(), trainer.meta(version=1))

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from bgtrain import Spool, TrainingRoot
-from bgtrain.episode import build_episode, load_episode, save_episode
+from bgtrain.store.episode import build_episode, load_episode, save_episode
 
 from .harness import Row
 

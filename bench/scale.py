@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from bgtrain import ModelMeta, ModelStore, Spool, TrainingRoot
+from bgtrain.learn.pipeline import BatchLimits, TrainedModel, run_batch
 from bgtrain.monitor.snapshot import Watcher
-from bgtrain.pipeline import BatchLimits, TrainedModel, run_batch
 
 from .harness import Row
 from .ingest import _make_files

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from bgtrain.games import game_info
+from bgtrain.game.gymnasium_games import game_info
 
 from .harness import Row
 

@@ -14,7 +14,7 @@ import sys
 import numpy as np
 
 from bgtrain import LearnerLock, ModelMeta, ModelStore, Spool
-from bgtrain.pipeline import BatchLimits, TrainedModel, recover_root, run_batch
+from bgtrain.learn.pipeline import BatchLimits, TrainedModel, recover_root, run_batch
 
 CRASH_EXIT = 17
 

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bgtrain.episode import build_episode, save_episode
-from bgtrain.models import ModelMeta
+from bgtrain.store.episode import build_episode, save_episode
+from bgtrain.store.models import ModelMeta
 
 
 def write_episode(

@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bgtrain.agent import RLAgent
+from bgtrain.compat.agent import RLAgent
 from bgtrain.errors import InvalidEpisodeError
-from bgtrain.models import ModelStore, history_name, read_model_file
-from bgtrain.policy import Policy
-from bgtrain.trainer import TrainerSettings
+from bgtrain.game.policy import Policy
+from bgtrain.learn.algorithms.ppo import TrainerSettings
+from bgtrain.store.models import ModelStore, history_name, read_model_file
 
 STATE = np.array([0.3, -1.0, 2.0], dtype=np.float32)
 SMALL = TrainerSettings(seed=0, hidden_sizes=(16,), n_epochs=2)

@@ -24,8 +24,8 @@ from bench.chaos import (
 from bench.chaos_audit import Expected, audit, read_midwriter_log, read_writer_log
 
 from bgtrain import ModelStore, TrainingRoot
-from bgtrain._faults import POINTS
-from bgtrain.models import ModelMeta
+from bgtrain.common.faults import POINTS
+from bgtrain.store.models import ModelMeta
 
 from .helpers import write_episode
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from bgtrain.cli import main
-from bgtrain.episode import build_episode, save_episode
+from bgtrain.store.episode import build_episode, save_episode
 
 UNICODE_NAME = "game_ünïcödé_対戦_Victory.npz"
 

@@ -22,7 +22,7 @@ from bgtrain import ModelStore, TrainingRoot
 from bgtrain.cli import main
 from bgtrain.errors import RootError
 from bgtrain.monitor.snapshot import Watcher
-from bgtrain.root import describe_os_error
+from bgtrain.store.root import describe_os_error
 
 from .helpers import bgtrain_cli, wait_until, write_episode
 

@@ -28,8 +28,8 @@ def bgtrain(cwd: Path, *args: str | Path) -> subprocess.CompletedProcess:
 
 def publish_untrained(root: TrainingRoot, obs_dim: int, n_actions: int, env: str, n: int) -> None:
     """Publish ``n`` versions of a freshly initialised network, as the learner would."""
-    from bgtrain.config import TrainerSettings
-    from bgtrain.trainer import Trainer
+    from bgtrain.learn.algorithms.ppo import Trainer
+    from bgtrain.learn.settings import TrainerSettings
 
     trainer = Trainer(obs_dim, n_actions, TrainerSettings(seed=0, hidden_sizes=(16,)))
     store = ModelStore(root.path)

@@ -25,7 +25,7 @@ import pytest
 
 from bgtrain import LearnerLock, ModelStore, TrainingRoot, load_episode
 from bgtrain.errors import BgtrainError
-from bgtrain.games import make_env
+from bgtrain.game.gymnasium_games import make_env
 
 from .helpers import assert_no_stray_process, group_members
 
@@ -551,7 +551,7 @@ def test_eval_every_steps_keeps_its_schedule_without_until_solved(tmp_path, star
 
 def publish_model(root: TrainingRoot, obs_dim: int, n_actions: int, env: str) -> None:
     """Version 1 of a model made for ``env`` (numpy arrays, as the learner publishes)."""
-    from bgtrain.models import ModelMeta
+    from bgtrain.store.models import ModelMeta
 
     from .test_policy import model_arrays
 

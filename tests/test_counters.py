@@ -13,14 +13,14 @@ import sys
 import pytest
 
 from bgtrain import ModelStore, Spool, TrainingRoot
-from bgtrain.counters import (
+from bgtrain.learn.learner import BackgroundLearner
+from bgtrain.store.counters import (
     LearnerCounters,
     RootFacts,
     read_counters,
     repair_counters,
     root_facts,
 )
-from bgtrain.learner import BackgroundLearner
 
 from .helpers import bgtrain_cli, tiny_model, wait_until, write_episode
 
@@ -59,7 +59,7 @@ def test_a_learner_killed_between_publish_and_archive_leaves_counters_that_start
     assert read_counters(root.path) == before
     assert ModelStore(root.path).load().meta.counters == {"batches": 3, "games": 3, "samples": 12}
 
-    caplog.set_level(logging.WARNING, logger="bgtrain.counters")
+    caplog.set_level(logging.WARNING, logger="bgtrain.store.counters")
     learner = BackgroundLearner(root.path, verbose=False, batch_files=1)
     learner.start()
     try:
@@ -82,7 +82,7 @@ def test_a_learner_killed_between_publish_and_archive_leaves_counters_that_start
     )
     assert (on_disk.files_processed, on_disk.batches_trained, on_disk.total_samples) == (3, 3, 12)
     path = root.state / "counters.json"
-    assert [r.getMessage() for r in caplog.records if r.name == "bgtrain.counters"] == [
+    assert [r.getMessage() for r in caplog.records if r.name == "bgtrain.store.counters"] == [
         f"{path} was behind the root (a learner stopped before saving it); repaired: "
         "files_processed 2 -> 3 (archive/ and the model); batches_trained 2 -> 3 (the model); "
         "total_samples 7 -> 12 (the model)"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bgtrain.config import LearnerSettings
-from bgtrain.settings import markdown_table
+from bgtrain.common.settings import markdown_table
+from bgtrain.learn.settings import LearnerSettings
 
 REPO = Path(__file__).resolve().parent.parent
 

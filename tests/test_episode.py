@@ -18,8 +18,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bgtrain import _fs, safe_npz
-from bgtrain.episode import (
+from bgtrain.errors import InvalidEpisodeError
+from bgtrain.store import fs as _fs
+from bgtrain.store import safe_npz
+from bgtrain.store.episode import (
     build_episode,
     check_episode_file,
     episode_file_name,
@@ -27,8 +29,7 @@ from bgtrain.episode import (
     load_episode,
     save_episode,
 )
-from bgtrain.errors import InvalidEpisodeError
-from bgtrain.safe_npz import MiB, SizeLimits
+from bgtrain.store.safe_npz import MiB, SizeLimits
 
 T, OBS = 5, 3
 UNICODE_NAME = "game_ünïcödé_対戦_Victory.npz"

@@ -8,7 +8,7 @@ from pathlib import Path
 from bgtrain import TrainingRoot, load_episode
 from bgtrain.runner.actor import ActorConfig
 from bgtrain.runner.fleet import LocalFleet
-from bgtrain.spool import episode_entries
+from bgtrain.store.spool import episode_entries
 
 from .helpers import wait_until
 
@@ -38,8 +38,8 @@ def test_a_game_process_that_cannot_go_on_reports_its_error_as_one_line(tmp_path
     a rollback to a foreign model) stops the game process with its reason, not a numpy
     traceback, and before any game."""
     from bgtrain import LearnerLock, ModelStore
-    from bgtrain.models import ModelMeta
     from bgtrain.runner.actor import GameProcessError
+    from bgtrain.store.models import ModelMeta
 
     from .test_policy import model_arrays
 

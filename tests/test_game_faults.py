@@ -15,14 +15,19 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-import bgtrain.recorder as recorder_module
+import bgtrain.game.recorder as recorder_module
 from bgtrain import TrainingRoot, load_episode
 from bgtrain.errors import GameStepError
-from bgtrain.evaluation import evaluate
-from bgtrain.games import DEFAULT_STEP_LIMIT, GameInfo, checked_observation, game_info
-from bgtrain.policy import Policy
+from bgtrain.game.evaluation import evaluate
+from bgtrain.game.gymnasium_games import (
+    DEFAULT_STEP_LIMIT,
+    GameInfo,
+    checked_observation,
+    game_info,
+)
+from bgtrain.game.policy import Policy
 from bgtrain.runner.actor import ActorConfig, GameReport, UnsavedGame, play
-from bgtrain.spool import episode_entries
+from bgtrain.store.spool import episode_entries
 
 from .helpers import wait_until
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from bgtrain import ModelMeta, ModelStore, Spool, TrainingRoot
-from bgtrain.episode import load_episode
-from bgtrain.pipeline import BatchLimits, TrainedModel, recover_root, run_batch
+from bgtrain.learn.pipeline import BatchLimits, TrainedModel, recover_root, run_batch
+from bgtrain.store.episode import load_episode
 
 from .crash_worker import CRASH_EXIT
 from .helpers import write_episode

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from bgtrain import ModelStore, TrainingRoot
-from bgtrain.guard import Collapse, CollapseGuard, NewBest
+from bgtrain.learn.guard import Collapse, CollapseGuard, NewBest
 
 from .helpers import wait_until, write_episode
 from .test_learner import game_name, read_metrics, running, set_mtime, stat

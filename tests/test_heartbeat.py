@@ -17,11 +17,11 @@ from typing import NamedTuple
 
 import pytest
 
-import bgtrain.learner as learner_module
+import bgtrain.learn.learner as learner_module
 from bgtrain import TrainingRoot
-from bgtrain.counters import read_heartbeat
-from bgtrain.learner import BackgroundLearner
+from bgtrain.learn.learner import BackgroundLearner
 from bgtrain.monitor.snapshot import Watcher
+from bgtrain.store.counters import read_heartbeat
 
 from .helpers import wait_until
 
@@ -95,7 +95,7 @@ def breakage(request, tmp_path) -> Breakage:
 
 def test_heartbeat_survives_failed_writes_warns_once_and_resumes(breakage, caplog, monkeypatch):
     monkeypatch.setattr(learner_module, "HEARTBEAT_S", FAST_BEAT_S)
-    caplog.set_level(logging.WARNING, logger="bgtrain.learner")
+    caplog.set_level(logging.WARNING, logger="bgtrain.learn.learner")
     root = breakage.root
     learner = BackgroundLearner(root.path, verbose=False, enable_model_training=False)
     learner.start()
@@ -137,5 +137,5 @@ def heartbeat_lines(caplog) -> list[str]:
     return [
         r.getMessage()
         for r in caplog.records
-        if r.name == "bgtrain.learner" and "heartbeat" in r.getMessage()
+        if r.name == "bgtrain.learn.learner" and "heartbeat" in r.getMessage()
     ]

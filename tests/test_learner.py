@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-import bgtrain.learner as learner_module
+import bgtrain.learn.learner as learner_module
 from bgtrain import (
     EpisodeRecorder,
     LearnerLock,
@@ -27,9 +27,9 @@ from bgtrain import (
     SpoolCounts,
     TrainingRoot,
 )
-from bgtrain.counters import read_counters
-from bgtrain.learner import BackgroundParallelLearner
-from bgtrain.trainer import Trainer
+from bgtrain.learn.algorithms.ppo import Trainer
+from bgtrain.learn.learner import BackgroundParallelLearner
+from bgtrain.store.counters import read_counters
 
 from .helpers import wait_until, write_episode
 

@@ -17,15 +17,15 @@ import numpy as np
 import pytest
 import torch
 
-import bgtrain.episode as episode_module
-import bgtrain.learner as learner_module
+import bgtrain.learn.learner as learner_module
+import bgtrain.store.episode as episode_module
 from bgtrain import ModelStore, Spool, TrainingRoot
-from bgtrain.config import TrainerSettings
-from bgtrain.episode import Episode, build_episode, load_episode, save_episode
 from bgtrain.errors import InvalidEpisodeError, NonFiniteTrainingError
-from bgtrain.learner import BackgroundLearner
-from bgtrain.models import ModelStore as Store
-from bgtrain.trainer import Trainer
+from bgtrain.learn.algorithms.ppo import Trainer
+from bgtrain.learn.learner import BackgroundLearner
+from bgtrain.learn.settings import TrainerSettings
+from bgtrain.store.episode import Episode, build_episode, load_episode, save_episode
+from bgtrain.store.models import ModelStore as Store
 
 from .helpers import bgtrain_cli, wait_until, write_episode
 
@@ -129,7 +129,7 @@ def test_a_failed_publish_never_trains_the_batch_twice(tmp_path, monkeypatch, ca
         return real_publish(self, arrays, meta)
 
     monkeypatch.setattr(Store, "publish", disk_full_three_times)
-    caplog.set_level(logging.WARNING, logger="bgtrain.learner")
+    caplog.set_level(logging.WARNING, logger="bgtrain.learn.learner")
     learner = BackgroundLearner(root.path, verbose=False, batch_files=10, batch_steps=None, **SMALL)
     run_until_idle(learner)
 

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from filelock import FileLock
 
-import bgtrain.lock as lock_module
+import bgtrain.store.lock as lock_module
 from bgtrain import LearnerLock, LearnerLockedError, TrainingRoot
 from bgtrain.errors import RootError
-from bgtrain.lock import read_holder
+from bgtrain.store.lock import read_holder
 
 HOLD_LOCK = (
     "import sys\n"

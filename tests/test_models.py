@@ -9,9 +9,9 @@ import threading
 import numpy as np
 import pytest
 
-import bgtrain.models as models_module
+import bgtrain.store.models as models_module
 from bgtrain import InvalidModelError, ModelNotFoundError, ModelStore, TrainingRoot
-from bgtrain.models import history_name
+from bgtrain.store.models import history_name
 
 from .helpers import tiny_model
 
@@ -179,7 +179,8 @@ def test_readers_never_see_a_torn_model_while_500_versions_are_published(tmp_pat
 
 def test_game_side_modules_do_not_import_torch():
     code = (
-        "import sys, bgtrain, bgtrain.recorder, bgtrain.models, bgtrain.spool, bgtrain.cli;"
+        "import sys, bgtrain, bgtrain.game.recorder, bgtrain.store.models, bgtrain.store.spool;"
+        "import bgtrain.cli;"
         "print('torch' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pytest
 
-import bgtrain.spool
+import bgtrain.store.spool
 from bgtrain import ModelStore, Spool, TrainingRoot
-from bgtrain.counters import read_counters
 from bgtrain.monitor import snapshot
 from bgtrain.monitor.snapshot import HEARTBEAT_STALE_S, METRICS_TAIL_BYTES, MetricsReader, Watcher
+from bgtrain.store.counters import read_counters
 
 from .helpers import bgtrain_cli, wait_until, write_episode
 
@@ -479,7 +479,7 @@ def test_a_damaged_model_file_is_shown_not_a_crash(tmp_path):
 
 
 def test_json_shows_a_running_learner_with_its_pid_and_not_after_it_stops(tmp_path):
-    from bgtrain.learner import BackgroundLearner
+    from bgtrain.learn.learner import BackgroundLearner
 
     root = TrainingRoot(tmp_path / "root").ensure()
     learner = BackgroundLearner(root.path, verbose=False)
@@ -560,7 +560,7 @@ def test_a_refresh_never_rescans_a_big_archive(tmp_path, monkeypatch):
             scanned.append(Path(os.fsdecode(path)))
             return scandir(path, *args, **kwargs)
 
-        monkeypatch.setattr(bgtrain.spool.os, "scandir", recording_scandir)
+        monkeypatch.setattr(bgtrain.store.spool.os, "scandir", recording_scandir)
         seconds: dict[str, list[float]] = {"small": [], "big": []}
         shots = {}
         for _ in range(5):  # interleaved, so a load change hits both sides alike

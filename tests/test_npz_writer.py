@@ -6,9 +6,9 @@ import zipfile
 import numpy as np
 import pytest
 
-from bgtrain import npz_writer
-from bgtrain.episode import build_episode, load_episode, save_episode
-from bgtrain.npz_writer import npz_bytes
+from bgtrain.store import npz_writer
+from bgtrain.store.episode import build_episode, load_episode, save_episode
+from bgtrain.store.npz_writer import npz_bytes
 
 ARRAYS = {
     "states": np.arange(12, dtype=np.float32).reshape(3, 4),

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from bgtrain.errors import InvalidModelError
-from bgtrain.models import ModelMeta, ModelStore
-from bgtrain.policy import Policy, UniformPolicy
+from bgtrain.game.policy import Policy, UniformPolicy
+from bgtrain.store.models import ModelMeta, ModelStore
 
 OBS, HIDDEN, N_ACTIONS = 3, 6, 4
 
@@ -221,8 +221,8 @@ def test_a_game_process_loads_and_plays_without_importing_torch(tmp_path):
         f"""
         import sys
         import numpy as np
-        import bgtrain.policy
-        from bgtrain.policy import Policy
+        import bgtrain.game.policy
+        from bgtrain.game.policy import Policy
         policy = Policy.load({str(tmp_path)!r})
         action, logp = policy.act(np.zeros({OBS}, dtype=np.float32))
         print(policy.version, 'torch' in sys.modules)

@@ -10,7 +10,7 @@ import pytest
 
 from bgtrain.cli import build_parser
 from bgtrain.cli.run import config_from_args
-from bgtrain.config import LearnerSettings
+from bgtrain.learn.settings import LearnerSettings
 from bgtrain.presets import known_presets, preset_path, preset_settings
 
 

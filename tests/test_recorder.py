@@ -14,9 +14,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-import bgtrain.recorder as recorder_module
+import bgtrain.game.recorder as recorder_module
 from bgtrain import EpisodeRecorder, EpisodeWriteError, InvalidEpisodeError, TrainingRoot
-from bgtrain.episode import load_episode
+from bgtrain.store.episode import load_episode
 
 NAME = re.compile(r"^game_(\d{8}_\d{6})_(\d{3})_([A-Za-z0-9-]+)_(Victory|Defeat|Tie)\.npz$")
 WAIT_S = 10

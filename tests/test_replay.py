@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from bgtrain import ModelStore, Spool, SpoolCounts, TrainingRoot
-from bgtrain.episode import build_episode
-from bgtrain.replay import ReplayWindow
+from bgtrain.learn.replay_window import ReplayWindow
+from bgtrain.store.episode import build_episode
 
 from .helpers import wait_until
 from .test_learner import fill, names_in, read_metrics, running, stat

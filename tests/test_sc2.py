@@ -35,7 +35,7 @@ from sc2.ids.unit_typeid import UnitTypeId
 from sc2.position import Point2
 
 from bgtrain import ModelStore, TrainingRoot, load_episode
-from bgtrain.episode import Episode
+from bgtrain.game.policy import Policy
 from bgtrain.integrations.sc2 import (
     STATE_FIELDS,
     GameNotStartedError,
@@ -45,7 +45,7 @@ from bgtrain.integrations.sc2 import (
     sc2_state,
 )
 from bgtrain.integrations.sc2.game import DEFAULT_BOT, LADDER_MAPS, load_bot_class
-from bgtrain.policy import Policy
+from bgtrain.store.episode import Episode
 
 REPO = Path(__file__).resolve().parent.parent
 #: The recorded states ship with the tests (MIT, from burnysc2; see its README).
@@ -595,7 +595,7 @@ def test_a_second_game_that_skipped_learning_bots_on_start_is_refused_loudly(
 
 
 def publish_model(root: TrainingRoot, obs_dim: int = 15, n_actions: int = 5) -> int:
-    from bgtrain.trainer import Trainer
+    from bgtrain.learn.algorithms.ppo import Trainer
 
     trainer = Trainer(obs_dim, n_actions)
     return ModelStore(root).publish(trainer.export(), trainer.meta()).version

@@ -14,9 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bgtrain.config import LearnerSettings, TrainerSettings
-from bgtrain.errors import SettingsError
-from bgtrain.settings import (
+from bgtrain.common.settings import (
     Allowed,
     add_settings_arguments,
     allowed_text,
@@ -27,6 +25,8 @@ from bgtrain.settings import (
     replace_settings,
     settings_from_args,
 )
+from bgtrain.errors import SettingsError
+from bgtrain.learn.settings import LearnerSettings, TrainerSettings
 
 
 def known(cls: type) -> str:
@@ -227,7 +227,7 @@ def test_bad_flag_value_is_refused_by_the_parser(capsys):
 # --------------------------------------------------------------------------- no torch
 
 
-@pytest.mark.parametrize("module", ["bgtrain.policy", "bgtrain.config", "bgtrain.cli"])
+@pytest.mark.parametrize("module", ["bgtrain.game.policy", "bgtrain.learn.settings", "bgtrain.cli"])
 def test_importing_does_not_import_torch(module):
     code = f"import sys, {module}; print('torch' in sys.modules)"
     out = subprocess.run(
@@ -500,8 +500,8 @@ def test_a_wrong_type_from_python_is_refused():
 
 
 def test_the_learner_and_the_agent_refuse_bad_keywords_before_starting(tmp_path):
-    from bgtrain.agent import RLAgent
-    from bgtrain.learner import BackgroundLearner
+    from bgtrain.compat.agent import RLAgent
+    from bgtrain.learn.learner import BackgroundLearner
 
     with pytest.raises(SettingsError) as exc:
         BackgroundLearner(tmp_path / "root", learning_rate=-1)

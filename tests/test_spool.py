@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bgtrain import Spool, SpoolCounts, SpoolError, TrainingRoot
-from bgtrain.spool import ARCHIVE_INDEX
+from bgtrain.store.spool import ARCHIVE_INDEX
 
 from .helpers import write_episode
 

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from bgtrain.episode import build_episode
-from bgtrain.models import ModelMeta, ModelStore
-from bgtrain.policy import Policy
-from bgtrain.trainer import Trainer, TrainerSettings, vtrace
+from bgtrain.game.policy import Policy
+from bgtrain.learn.algorithms.ppo import Trainer, TrainerSettings, vtrace
+from bgtrain.store.episode import build_episode
+from bgtrain.store.models import ModelMeta, ModelStore
 
 LOG_HALF = math.log(0.5)
 SMALL = {"hidden_sizes": (16, 16), "n_epochs": 2}

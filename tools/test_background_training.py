@@ -23,9 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 import numpy as np
 
 from bgtrain import EpisodeRecorder, ModelStore, Spool, load_episode
-from bgtrain.agent import RLAgent
-from bgtrain.learner import BackgroundParallelLearner
-from bgtrain.models import read_model_file
+from bgtrain.compat.agent import RLAgent
+from bgtrain.learn.learner import BackgroundParallelLearner
+from bgtrain.store.models import read_model_file
 
 SEED_STATS_KEYS = (
     "files_processed",

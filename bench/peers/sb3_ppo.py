@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     from stable_baselines3.common.env_util import make_vec_env
 
-    from bgtrain.games import game_info, make_env
+    from bgtrain.game.gymnasium_games import game_info, make_env
 
     class WallClockCap(BaseCallback):
         def _on_step(self) -> bool:

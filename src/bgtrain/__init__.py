@@ -7,8 +7,7 @@ game loads the newest model between games. See DESIGN.md for the contracts.
 
 from __future__ import annotations
 
-from .episode import Episode, build_episode, load_episode, save_episode
-from .errors import (
+from bgtrain.errors import (
     BgtrainError,
     EpisodeWriteError,
     InvalidEpisodeError,
@@ -17,12 +16,13 @@ from .errors import (
     ModelNotFoundError,
     SpoolError,
 )
-from .lock import LearnerLock
-from .models import LoadedModel, ModelMeta, ModelStore
-from .recorder import EpisodeRecorder
-from .root import TrainingRoot
-from .safe_npz import SizeLimits
-from .spool import Spool, SpoolCounts
+from bgtrain.game.recorder import EpisodeRecorder
+from bgtrain.store.episode import Episode, build_episode, load_episode, save_episode
+from bgtrain.store.lock import LearnerLock
+from bgtrain.store.models import LoadedModel, ModelMeta, ModelStore
+from bgtrain.store.root import TrainingRoot
+from bgtrain.store.safe_npz import SizeLimits
+from bgtrain.store.spool import Spool, SpoolCounts
 
 __version__ = "0.1.0"
 

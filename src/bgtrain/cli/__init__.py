@@ -14,11 +14,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .. import __version__
-from ..errors import BgtrainError, SettingsError
-from ..root import check_root, describe_os_error
-from ..settings import did_you_mean
-from . import check, eval, learn, monitor, plot, requeue, rollback, run
+from bgtrain import __version__
+from bgtrain.cli import check, eval, learn, monitor, plot, requeue, rollback, run
+from bgtrain.common.settings import did_you_mean
+from bgtrain.errors import BgtrainError, SettingsError
+from bgtrain.store.root import check_root, describe_os_error
 
 COMMANDS = (run, learn, monitor, plot, eval, check, requeue, rollback)
 #: Commands that only read their ``--root``; every other command with one writes in it.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..root import DEFAULT_ROOT
+from bgtrain.store.root import DEFAULT_ROOT
 
 
 def add_root_argument(parser: argparse.ArgumentParser) -> None:

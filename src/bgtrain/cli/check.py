@@ -6,10 +6,10 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..episode import load_episode
-from ..errors import InvalidEpisodeError
-from ..safe_npz import MiB, SizeLimits
-from ._common import positive_int
+from bgtrain.cli._common import positive_int
+from bgtrain.errors import InvalidEpisodeError
+from bgtrain.store.episode import load_episode
+from bgtrain.store.safe_npz import MiB, SizeLimits
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._common import add_root_argument, positive_int
+from bgtrain.cli._common import add_root_argument, positive_int
 
 
 @dataclass(frozen=True)
@@ -63,10 +63,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(config: EvalConfig) -> int:
-    from ..evaluation import evaluate
-    from ..games import DEFAULT_ENV
-    from ..models import ModelStore
-    from ..policy import Policy
+    from bgtrain.game.evaluation import evaluate
+    from bgtrain.game.gymnasium_games import DEFAULT_ENV
+    from bgtrain.game.policy import Policy
+    from bgtrain.store.models import ModelStore
 
     model = ModelStore(config.root).load(config.version)
     env = config.env or model.meta.extra.get("env") or DEFAULT_ENV

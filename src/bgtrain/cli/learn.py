@@ -15,9 +15,9 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import LearnerSettings
-from ..settings import add_settings_arguments, settings_from_args
-from ._common import add_root_argument
+from bgtrain.cli._common import add_root_argument
+from bgtrain.common.settings import add_settings_arguments, settings_from_args
+from bgtrain.learn.settings import LearnerSettings
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(config: LearnConfig) -> int:
-    from ..learner import BackgroundLearner  # imports torch: only when learning
+    from bgtrain.learn.learner import BackgroundLearner  # imports torch: only when learning
 
     learner = BackgroundLearner(config.root, config.settings)
     stopping = threading.Event()

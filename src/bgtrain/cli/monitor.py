@@ -7,8 +7,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..settings import at_least, check_settings, checked, flag_type
-from ._common import add_root_argument
+from bgtrain.cli._common import add_root_argument
+from bgtrain.common.settings import at_least, check_settings, checked, flag_type
 
 
 @dataclass(frozen=True)
@@ -44,8 +44,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(config: MonitorConfig) -> int:
     from rich.console import Console
 
-    from ..monitor.dashboard import frame, run_live
-    from ..monitor.snapshot import Watcher
+    from bgtrain.monitor.dashboard import frame, run_live
+    from bgtrain.monitor.snapshot import Watcher
 
     watcher = Watcher(config.root)
     watcher.root.check(write=False)  # a file given as --root: one error line, not "no root yet"

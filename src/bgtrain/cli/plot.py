@@ -6,7 +6,7 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._common import add_root_argument
+from bgtrain.cli._common import add_root_argument
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(config: PlotConfig) -> int:
-    from ..monitor.plot import write
+    from bgtrain.monitor.plot import write
 
     out = write(config.root, config.out)
     print(f"wrote {out}")

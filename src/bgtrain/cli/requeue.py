@@ -6,8 +6,8 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..spool import RequeueSource, Spool
-from ._common import add_root_argument
+from bgtrain.cli._common import add_root_argument
+from bgtrain.store.spool import RequeueSource, Spool
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,9 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..lock import LearnerLock
-from ..models import ModelStore
-from ._common import add_root_argument
+from bgtrain.cli._common import add_root_argument
+from bgtrain.store.lock import LearnerLock
+from bgtrain.store.models import ModelStore
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..config import LearnerSettings
-from ..errors import BgtrainError
-from ..games import DEFAULT_ENV
-from ..presets import preset_settings
-from ..root import DEFAULT_ROOT
-from ..settings import add_settings_arguments, build_settings, read_toml, settings_from_args
-from ._common import add_root_argument, positive_int
+from bgtrain.cli._common import add_root_argument, positive_int
+from bgtrain.common.settings import (
+    add_settings_arguments,
+    build_settings,
+    read_toml,
+    settings_from_args,
+)
+from bgtrain.errors import BgtrainError
+from bgtrain.game.gymnasium_games import DEFAULT_ENV
+from bgtrain.learn.settings import LearnerSettings
+from bgtrain.presets import preset_settings
+from bgtrain.store.root import DEFAULT_ROOT
 
 #: What the learner does differently under ``bgtrain run`` (flags and --config still win):
 #: its per-batch lines would drown the run's own progress line.
@@ -105,7 +110,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def config_from_args(a: argparse.Namespace) -> Any:
-    from ..runner.session import RunConfig
+    from bgtrain.runner.session import RunConfig
 
     values: dict[str, Any] = read_toml(a.config, "run") if a.config else {}
     env = a.env or values.get("env") or DEFAULT_ENV
@@ -139,7 +144,7 @@ def config_from_args(a: argparse.Namespace) -> Any:
 def run_from_args(a: argparse.Namespace) -> int:
     if a.game == "sc2":
         return run_sc2_from_args(a)
-    from ..runner.session import run
+    from bgtrain.runner.session import run
 
     summary = run(config_from_args(a))
     if summary.error is not None:
@@ -149,7 +154,7 @@ def run_from_args(a: argparse.Namespace) -> int:
 
 def run_sc2_from_args(a: argparse.Namespace) -> int:
     try:
-        from ..integrations.sc2.game import DEFAULT_BOT, Sc2RunConfig, run_sc2
+        from bgtrain.integrations.sc2.game import DEFAULT_BOT, Sc2RunConfig, run_sc2
     except ImportError as exc:
         raise BgtrainError(str(exc)) from None
     learner = settings_from_args(LearnerSettings, a, a.config, "learner", RUN_LEARNER_DEFAULTS)

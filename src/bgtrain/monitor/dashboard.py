@@ -11,8 +11,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from ..safe_npz import human_bytes
-from .snapshot import FolderView, Snapshot, Watcher
+from bgtrain.monitor.snapshot import FolderView, Snapshot, Watcher
+from bgtrain.store.safe_npz import human_bytes
 
 SPARKS = "▁▂▃▄▅▆▇█"
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from .._fs import atomic_write
-from ..errors import BgtrainError
-from ..root import TrainingRoot
+from bgtrain.errors import BgtrainError
+from bgtrain.store.fs import atomic_write
+from bgtrain.store.root import TrainingRoot
 
 ROLLING = 20
 

@@ -15,10 +15,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..counters import HEARTBEAT_S, LearnerCounters, read_counters, read_heartbeat
-from ..models import ModelStore
-from ..root import TrainingRoot
-from ..spool import REASON_SUFFIX, Spool, episode_entries
+from bgtrain.store.counters import HEARTBEAT_S, LearnerCounters, read_counters, read_heartbeat
+from bgtrain.store.models import ModelStore
+from bgtrain.store.root import TrainingRoot
+from bgtrain.store.spool import REASON_SUFFIX, Spool, episode_entries
 
 RECENT_FILES = 5
 RECENT_GAMES = 20

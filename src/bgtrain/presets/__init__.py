@@ -12,7 +12,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ..settings import read_toml
+from bgtrain.common.settings import read_toml
 
 #: The file name of a game's preset: Gymnasium ids have no characters a file name refuses.
 SUFFIX = ".toml"

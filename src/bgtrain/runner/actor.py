@@ -16,9 +16,8 @@ from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
-from ..counters import read_heartbeat
-from ..errors import BgtrainError, GameStepError
-from ..games import (
+from bgtrain.errors import BgtrainError, GameStepError
+from bgtrain.game.gymnasium_games import (
     GameInfo,
     check_model_fits,
     checked_observation,
@@ -27,10 +26,11 @@ from ..games import (
     make_env,
     outcome_of,
 )
-from ..models import ModelStore
-from ..policy import Policy, UniformPolicy
-from ..recorder import EpisodeRecorder
-from ..spool import episode_entries
+from bgtrain.game.policy import Policy, UniformPolicy
+from bgtrain.game.recorder import EpisodeRecorder
+from bgtrain.store.counters import read_heartbeat
+from bgtrain.store.models import ModelStore
+from bgtrain.store.spool import episode_entries
 
 logger = logging.getLogger(__name__)
 

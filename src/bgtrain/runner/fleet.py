@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from .actor import ActorConfig, Report, actor_process_main
+from bgtrain.runner.actor import ActorConfig, Report, actor_process_main
 
 
 class Fleet(Protocol):

@@ -6,15 +6,15 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from ..config import LearnerSettings
-from ..errors import BgtrainError
+from bgtrain.errors import BgtrainError
+from bgtrain.learn.settings import LearnerSettings
 
 
 def learner_process_main(root: Path, settings: LearnerSettings, stop: Any, status: Any) -> None:
     """Start a learner, report ``("started", pid)`` or ``("error", message)``, run until
     ``stop`` is set, then stop it (its batch in hand is published or returned)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the run handles Ctrl+C and sets ``stop``
-    from ..learner import BackgroundLearner
+    from bgtrain.learn.learner import BackgroundLearner
 
     learner = BackgroundLearner(root, settings, console=print)
     try:

@@ -25,18 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .._fs import remove_writer_temps
-from ..config import SEED_RANGE, LearnerSettings
-from ..counters import read_counters
-from ..errors import BgtrainError, InvalidModelError, ModelNotFoundError, SettingsError
-from ..evaluation import EvalResult, evaluate
-from ..games import DEFAULT_ENV, check_model_fits, game_info
-from ..models import ModelStore
-from ..policy import Policy
-from ..presets import preset_settings
-from ..reporting import append_metrics
-from ..root import DEFAULT_ROOT, TrainingRoot
-from ..settings import (
+from bgtrain.common.settings import (
     at_least,
     build_settings,
     check_settings,
@@ -44,10 +33,21 @@ from ..settings import (
     greater_than,
     non_empty,
 )
-from ..spool import Spool
-from .actor import ActorConfig, GameProcessError, GameReport, Report, UnsavedGame
-from .fleet import Fleet, LocalFleet
-from .learner_process import learner_process_main
+from bgtrain.errors import BgtrainError, InvalidModelError, ModelNotFoundError, SettingsError
+from bgtrain.game.evaluation import EvalResult, evaluate
+from bgtrain.game.gymnasium_games import DEFAULT_ENV, check_model_fits, game_info
+from bgtrain.game.policy import Policy
+from bgtrain.learn.reporting import append_metrics
+from bgtrain.learn.settings import SEED_RANGE, LearnerSettings
+from bgtrain.presets import preset_settings
+from bgtrain.runner.actor import ActorConfig, GameProcessError, GameReport, Report, UnsavedGame
+from bgtrain.runner.fleet import Fleet, LocalFleet
+from bgtrain.runner.learner_process import learner_process_main
+from bgtrain.store.counters import read_counters
+from bgtrain.store.fs import remove_writer_temps
+from bgtrain.store.models import ModelStore
+from bgtrain.store.root import DEFAULT_ROOT, TrainingRoot
+from bgtrain.store.spool import Spool
 
 RULE = "=" * 70
 #: Games whose mean return is shown and tested against the reward threshold.

@@ -23,8 +23,8 @@ except ImportError as exc:  # pragma: no cover - depends on the extra
         'python -m pip install -e ".[sc2]"  (or: pip install burnysc2)'
     ) from exc
 
-from .bot import GameNotStartedError, LearningBot, RewardSettings, Strategy
-from .state import STATE_FIELDS, sc2_state
+from bgtrain.integrations.sc2.bot import GameNotStartedError, LearningBot, RewardSettings, Strategy
+from bgtrain.integrations.sc2.state import STATE_FIELDS, sc2_state
 
 __all__ = [
     "STATE_FIELDS",

@@ -17,12 +17,12 @@ import numpy as np
 from sc2.bot_ai import BotAI
 from sc2.data import Result
 
-from ...errors import BgtrainError
-from ...models import ModelStore
-from ...policy import Policy, UniformPolicy
-from ...recorder import EpisodeRecorder
-from ...root import DEFAULT_ROOT, TrainingRoot
-from .state import STATE_FIELDS, army, sc2_state
+from bgtrain.errors import BgtrainError
+from bgtrain.game.policy import Policy, UniformPolicy
+from bgtrain.game.recorder import EpisodeRecorder
+from bgtrain.integrations.sc2.state import STATE_FIELDS, army, sc2_state
+from bgtrain.store.models import ModelStore
+from bgtrain.store.root import DEFAULT_ROOT, TrainingRoot
 
 logger = logging.getLogger(__name__)
 

@@ -12,14 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ...config import SEED_RANGE, LearnerSettings
-from ...counters import read_counters
-from ...errors import BgtrainError
-from ...models import ModelStore
-from ...root import DEFAULT_ROOT, TrainingRoot
-from ...runner.learner_process import learner_process_main
-from ...settings import at_least, check_settings, checked, non_empty, one_of
-from .bot import LearningBot
+from bgtrain.common.settings import at_least, check_settings, checked, non_empty, one_of
+from bgtrain.errors import BgtrainError
+from bgtrain.integrations.sc2.bot import LearningBot
+from bgtrain.learn.settings import SEED_RANGE, LearnerSettings
+from bgtrain.runner.learner_process import learner_process_main
+from bgtrain.store.counters import read_counters
+from bgtrain.store.models import ModelStore
+from bgtrain.store.root import DEFAULT_ROOT, TrainingRoot
 
 #: Ladder maps of the recorded observations (bgtrain's tests use their real states).
 LADDER_MAPS = (

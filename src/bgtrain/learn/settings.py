@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .safe_npz import MiB, SizeLimits
-from .settings import at_least, between, check_settings, greater_than, one_of, setting
+from bgtrain.common.settings import at_least, between, check_settings, greater_than, one_of, setting
+from bgtrain.store.safe_npz import MiB, SizeLimits
 
 #: Hidden activations the networks (torch and numpy alike) know.
 ACTIVATIONS = ("tanh", "relu")

@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from ._fs import atomic_write
-from .errors import InvalidEpisodeError
-from .npz_writer import npz_bytes
-from .safe_npz import DEFAULT_LIMITS, SizeLimits, load_npz, read_headers
+from bgtrain.errors import InvalidEpisodeError
+from bgtrain.store.fs import atomic_write
+from bgtrain.store.npz_writer import npz_bytes
+from bgtrain.store.safe_npz import DEFAULT_LIMITS, SizeLimits, load_npz, read_headers
 
 FORMAT = "bgtrain.episode/1"
 REQUIRED_KEYS = ("states", "actions", "rewards")

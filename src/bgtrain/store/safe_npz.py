@@ -24,7 +24,7 @@ from typing import IO, NamedTuple
 import numpy as np
 from numpy.lib import format as npy_format
 
-from .errors import InvalidEpisodeError
+from bgtrain.errors import InvalidEpisodeError
 
 MiB = 1024 * 1024
 ZIP_LOCAL_HEADER_MAGIC = b"PK\x03\x04"

@@ -9,7 +9,7 @@ watches the returns of the games the learner trains on, in windows of ``window``
 * once ``window`` games played by models newer than that version average below
   ``baseline + (1 - drop) * (best - baseline)`` (``baseline``: the first window's mean,
   about what an untrained model scores), the learner goes back to the best version's
-  weights and continues from there (see :class:`~bgtrain.learner.BackgroundLearner`);
+  weights and continues from there (see :class:`~bgtrain.learn.learner.BackgroundLearner`);
 * the restored model's next window is its best again: a best that was a lucky window is
   measured anew instead of sending the learner back to it over and over.
 

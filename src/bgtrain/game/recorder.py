@@ -30,10 +30,10 @@ from typing import Any
 
 import numpy as np
 
-from ._fs import free_name, temp_name_for
-from .episode import build_episode, episode_bytes, episode_file_name
-from .errors import EpisodeWriteError, InvalidEpisodeError
-from .root import DEFAULT_ROOT, TrainingRoot
+from bgtrain.errors import EpisodeWriteError, InvalidEpisodeError
+from bgtrain.store.episode import build_episode, episode_bytes, episode_file_name
+from bgtrain.store.fs import free_name, temp_name_for
+from bgtrain.store.root import DEFAULT_ROOT, TrainingRoot
 
 logger = logging.getLogger(__name__)
 

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._fs import atomic_write_text
-from .root import TrainingRoot
+from bgtrain.store.fs import atomic_write_text
+from bgtrain.store.root import TrainingRoot
 
 if TYPE_CHECKING:
-    from .models import ModelStore
-    from .spool import Spool
+    from bgtrain.store.models import ModelStore
+    from bgtrain.store.spool import Spool
 
 logger = logging.getLogger(__name__)
 

@@ -5,10 +5,10 @@ bgtrain trains each new game once, in the batch of one published model (exactly-
 guarantee 3): that does not change. Replay is extra learning on games already archived,
 as Generalized PPO with sample reuse does (GePPO, Queeney et al., NeurIPS 2021,
 jqueeney/geppo): the last few policies' batches are trained again, off-policy corrected
-(V-trace targets, decoupled clipped surrogate; see :mod:`bgtrain.trainer`). Each batch is
-replayed at most ``passes`` times and only while its games are at most ``max_lag`` model
-versions behind: too-stale replay destabilises V-trace (ACER, LASER). Nothing here is
-written to disk: the window is rebuilt empty when a learner starts.
+(V-trace targets, decoupled clipped surrogate; see :mod:`bgtrain.learn.algorithms.ppo`).
+Each batch is replayed at most ``passes`` times and only while its games are at most
+``max_lag`` model versions behind: too-stale replay destabilises V-trace (ACER, LASER).
+Nothing here is written to disk: the window is rebuilt empty when a learner starts.
 
 Torch-free: this is the learner's bookkeeping, not its maths.
 """
@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .episode import Episode
+from bgtrain.store.episode import Episode
 
 
 @dataclass

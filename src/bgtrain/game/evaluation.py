@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .games import (
+from bgtrain.game.gymnasium_games import (
     check_model_fits,
     checked_observation,
     checked_reward,
@@ -15,7 +15,7 @@ from .games import (
     make_env,
     outcome_of,
 )
-from .policy import Policy
+from bgtrain.game.policy import Policy
 
 
 class EvalResult(NamedTuple):

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .errors import SettingsError
+from bgtrain.errors import SettingsError
 
 if sys.version_info >= (3, 11):
     import tomllib

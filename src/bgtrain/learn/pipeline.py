@@ -17,12 +17,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._faults import crash_point
-from .episode import Episode, check_fits, load_episode
-from .errors import InvalidEpisodeError, PoisonedBatchError, SpoolError
-from .models import ModelMeta, ModelStore
-from .safe_npz import DEFAULT_LIMITS, SizeLimits
-from .spool import Recovery, Spool
+from bgtrain.common.faults import crash_point
+from bgtrain.errors import InvalidEpisodeError, PoisonedBatchError, SpoolError
+from bgtrain.store.episode import Episode, check_fits, load_episode
+from bgtrain.store.models import ModelMeta, ModelStore
+from bgtrain.store.safe_npz import DEFAULT_LIMITS, SizeLimits
+from bgtrain.store.spool import Recovery, Spool
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import RootError
+from bgtrain.errors import RootError
 
 DEFAULT_ROOT = Path("local_training")
 MODEL_FILE_NAME = "rl_agent_model.npz"
@@ -142,7 +142,7 @@ def _inside(path: str, root: str | Path) -> bool:
         return False
 
 
-#: A writer's temp file (bgtrain._fs.temp_name_for): ``.NAME.PID-HEX.tmp``.
+#: A writer's temp file (bgtrain.store.fs.temp_name_for): ``.NAME.PID-HEX.tmp``.
 _TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.\d+-[0-9a-f]+\.tmp$")
 
 

@@ -5,7 +5,7 @@ small arrays of a 22-step CartPole episode, all of it holding the GIL the game l
 needs. The file is the same format — a ZIP archive (PKWARE APPNOTE 6.3, method 0
 "stored") of ``.npy`` members (NumPy NEP 1, format 1.0) — built here as one ``bytes``
 with ``struct`` and ``zlib.crc32`` in 27 µs (both measured 2026-11-30). It reads back
-with ``np.load``, ``zipfile`` and :mod:`bgtrain.safe_npz` like any ``np.savez`` file;
+with ``np.load``, ``zipfile`` and :mod:`bgtrain.store.safe_npz` like any ``np.savez`` file;
 compressed files still go through ``np.savez_compressed``.
 """
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InvalidModelError
-from .models import LoadedModel, ModelMeta, ModelStore
-from .root import TrainingRoot
+from bgtrain.errors import InvalidModelError
+from bgtrain.store.models import LoadedModel, ModelMeta, ModelStore
+from bgtrain.store.root import TrainingRoot
 
 OBS_EPS = 1e-8
 OBS_CLIP = 10.0

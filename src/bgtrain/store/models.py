@@ -25,11 +25,11 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ._faults import crash_point
-from ._fs import atomic_write, remove_temps
-from .errors import InvalidEpisodeError, InvalidModelError, ModelNotFoundError
-from .root import TrainingRoot
-from .safe_npz import MiB, SizeLimits, load_npz
+from bgtrain.common.faults import crash_point
+from bgtrain.errors import InvalidEpisodeError, InvalidModelError, ModelNotFoundError
+from bgtrain.store.fs import atomic_write, remove_temps
+from bgtrain.store.root import TrainingRoot
+from bgtrain.store.safe_npz import MiB, SizeLimits, load_npz
 
 logger = logging.getLogger(__name__)
 

@@ -35,9 +35,9 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
-from ._faults import crash_point
-from ._fs import atomic_write_text, free_name, move_into, remove_temps, remove_writer_temps
-from .episode import (
+from bgtrain.common.faults import crash_point
+from bgtrain.errors import SpoolError
+from bgtrain.store.episode import (
     Episode,
     episode_steps,
     load_episode,
@@ -45,9 +45,15 @@ from .episode import (
     save_episode,
     split_episode,
 )
-from .errors import SpoolError
-from .root import TrainingRoot
-from .safe_npz import DEFAULT_LIMITS, SizeLimits
+from bgtrain.store.fs import (
+    atomic_write_text,
+    free_name,
+    move_into,
+    remove_temps,
+    remove_writer_temps,
+)
+from bgtrain.store.root import TrainingRoot
+from bgtrain.store.safe_npz import DEFAULT_LIMITS, SizeLimits
 
 logger = logging.getLogger(__name__)
 
@@ -341,7 +347,7 @@ class Spool:
     ) -> Path:
         """Cut a claimed episode (``episode``, loaded from ``path``) too long to train at
         once into pieces of at most ``max_steps`` steps
-        (:func:`~bgtrain.episode.split_episode`): the pieces go into ``buffer/`` with the
+        (:func:`~bgtrain.store.episode.split_episode`): the pieces go into ``buffer/`` with the
         episode's age (so they are claimed next, in order), and the episode itself into
         ``split/``, beside ``NAME.reason.json`` listing its pieces.
         Returns the episode's path in ``split/``.

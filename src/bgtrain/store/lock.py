@@ -24,9 +24,9 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from ._fs import atomic_write_text
-from .errors import LearnerLockedError, RootError
-from .root import TrainingRoot
+from bgtrain.errors import LearnerLockedError, RootError
+from bgtrain.store.fs import atomic_write_text
+from bgtrain.store.root import TrainingRoot
 
 logger = logging.getLogger(__name__)
 

@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .pipeline import BatchResult
-from .root import TrainingRoot
-from .spool import Spool
+from bgtrain.learn.pipeline import BatchResult
+from bgtrain.store.root import TrainingRoot
+from bgtrain.store.spool import Spool
 
 if TYPE_CHECKING:
-    from .counters import LearnerCounters
-    from .trainer import TrainMetrics
+    from bgtrain.learn.algorithms.ppo import TrainMetrics
+    from bgtrain.store.counters import LearnerCounters
 
 logger = logging.getLogger(__name__)
 

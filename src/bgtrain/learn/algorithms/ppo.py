@@ -21,7 +21,7 @@ the behaviour log-probability ``logp`` (seed files without it are taken as on-po
 * entropy bonus, Adam, gradient-norm clipping, advantages normalised over the batch,
   several epochs of shuffled minibatches; a cut-short episode bootstraps from the value
   of its ``last_state``; observations are normalised with running statistics that are
-  saved into the model, so the numpy :class:`~bgtrain.policy.Policy` sees the same inputs.
+  saved into the model, so the numpy :class:`~bgtrain.game.policy.Policy` sees the same inputs.
 """
 
 from __future__ import annotations
@@ -38,11 +38,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from .config import TrainerSettings
-from .episode import Episode
-from .errors import NonFiniteTrainingError, TrainingStopped
-from .models import LoadedModel, ModelMeta
-from .policy import OBS_CLIP, OBS_EPS
+from bgtrain.errors import NonFiniteTrainingError, TrainingStopped
+from bgtrain.game.policy import OBS_CLIP, OBS_EPS
+from bgtrain.learn.settings import TrainerSettings
+from bgtrain.store.episode import Episode
+from bgtrain.store.models import LoadedModel, ModelMeta
 
 ALGORITHM = "ppo-vtrace"
 

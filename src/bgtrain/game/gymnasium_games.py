@@ -16,9 +16,9 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from .episode import MAX_ABS_VALUE
-from .errors import BgtrainError, GameStepError, ModelMismatchError
-from .models import ModelMeta
+from bgtrain.errors import BgtrainError, GameStepError, ModelMismatchError
+from bgtrain.store.episode import MAX_ABS_VALUE
+from bgtrain.store.models import ModelMeta
 
 DEFAULT_ENV = "CartPole-v1"
 #: Steps after which a game with no limit of its own (no ``spec.max_episode_steps``) is

@@ -1,0 +1,1 @@
+"""The seed system's API (``RLAgent``, ``BackgroundParallelLearner``), kept for its users."""

@@ -1,0 +1,1 @@
+"""Training algorithms, by the name a model file's ``meta.algorithm`` records."""
