@@ -19,9 +19,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from bgtrain.game.gymnasium_games import game_info
+from bgtrain.store.events import E, EvalEvent, Event, GameEvent, StaleEvent, of_kind, read_events
 
 from .harness import Row
 
@@ -46,11 +46,11 @@ class BgtrainRun:
     """A finished ``bgtrain run``: its wall time and the events of its metrics.jsonl."""
 
     seconds: float
-    events: list[dict[str, Any]]
+    events: list[Event]
 
-    def of(self, kind: str) -> list[dict[str, Any]]:
-        """The events of one kind ("game", "eval", "stale", "guard", ...), in order."""
-        return [e for e in self.events if e.get("event") == kind]
+    def of(self, kind: type[E]) -> list[E]:
+        """The events of one kind (GameEvent, EvalEvent, StaleEvent, ...), in order."""
+        return of_kind(self.events, kind)
 
 
 @dataclass(frozen=True)
@@ -106,10 +106,10 @@ def time_bgtrain_run(
     exit; solved when an evaluation's mean reached ``threshold``. Raises RuntimeError with
     the run's output if it fails."""
     run = run_bgtrain(env, seed, eval_every, cap_s, flags)
-    solving = [e for e in run.of("eval") if e["mean"] >= threshold]
-    games = run.of("game")
-    steps = solving[0]["steps"] if solving else sum(e["length"] for e in games)
-    return Attempt(bool(solving), run.seconds, steps, len(games), len(run.of("stale")))
+    solving = [e for e in run.of(EvalEvent) if e.mean >= threshold]
+    games = run.of(GameEvent)
+    steps = solving[0].steps if solving else sum(e.length for e in games)
+    return Attempt(bool(solving), run.seconds, steps, len(games), len(run.of(StaleEvent)))
 
 
 def run_bgtrain(
@@ -129,8 +129,7 @@ def run_bgtrain(
         done, seconds = _timed(command, cap_s + GRACE_S)
         if done.returncode != 0:
             raise _failed("bgtrain run", done)
-        with (root / "logs" / "metrics.jsonl").open(encoding="utf-8") as lines:
-            events = [json.loads(line) for line in lines]
+        events = read_events(root)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return BgtrainRun(seconds, events)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 
+from bgtrain.store.events import EvalEvent, GameEvent, GuardEvent, StaleEvent
+
 from .harness import Row
 from .solving import Attempt, BgtrainRun, run_bgtrain, stale_row
 
@@ -54,16 +56,16 @@ class Stability:
 
     @classmethod
     def of(cls, run: BgtrainRun) -> Stability:
-        means = [float(e["mean"]) for e in run.of("eval")]
+        means = [float(e.mean) for e in run.of(EvalEvent)]
         first = next((i for i, mean in enumerate(means) if mean >= SOLVED), None)
-        games = run.of("game")
+        games = run.of(GameEvent)
         return cls(
             means,
             first,
-            len(run.of("guard")),
+            len(run.of(GuardEvent)),
             len(games),
-            len(run.of("stale")),
-            sum(int(e["length"]) for e in games),
+            len(run.of(StaleEvent)),
+            sum(int(e.length) for e in games),
             run.seconds,
         )
 

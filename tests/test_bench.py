@@ -14,6 +14,8 @@ from bench.harness import Row, verdict
 from bench.solving import BgtrainRun
 from bench.stability import Stability, rows_for
 
+from bgtrain.store.events import EvalEvent, Event, GameEvent, GuardEvent, StaleEvent
+
 REPO = Path(__file__).resolve().parent.parent
 NAMES = (
     "cartpole",
@@ -204,9 +206,9 @@ def test_notes_are_written_beside_the_table_only_from_the_run_they_name(tmp_path
 
 
 def _stability(means: list[float], guards: int = 0, stale: int = 0, games: int = 100) -> Stability:
-    events = [{"event": "game", "length": 20} for _ in range(games)]
-    events += [{"event": "eval", "steps": 1000 * i, "mean": m} for i, m in enumerate(means)]
-    events += [{"event": "guard"} for _ in range(guards)] + [{"event": "stale"}] * stale
+    events: list[Event] = [GameEvent(length=20) for _ in range(games)]
+    events += [EvalEvent(steps=1000 * i, mean=m) for i, m in enumerate(means)]
+    events += [GuardEvent() for _ in range(guards)] + [StaleEvent()] * stale
     return Stability.of(BgtrainRun(600.0, events))
 
 

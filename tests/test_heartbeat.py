@@ -17,11 +17,11 @@ from typing import NamedTuple
 
 import pytest
 
-import bgtrain.learn.learner as learner_module
+import bgtrain.learn.heartbeat as heartbeat_module
 from bgtrain import TrainingRoot
 from bgtrain.learn.learner import BackgroundLearner
 from bgtrain.monitor.snapshot import Watcher
-from bgtrain.store.counters import read_heartbeat
+from bgtrain.store.counters import Heartbeat, read_heartbeat
 
 from .helpers import wait_until
 
@@ -94,8 +94,8 @@ def breakage(request, tmp_path) -> Breakage:
 
 
 def test_heartbeat_survives_failed_writes_warns_once_and_resumes(breakage, caplog, monkeypatch):
-    monkeypatch.setattr(learner_module, "HEARTBEAT_S", FAST_BEAT_S)
-    caplog.set_level(logging.WARNING, logger="bgtrain.learn.learner")
+    monkeypatch.setattr(heartbeat_module, "HEARTBEAT_S", FAST_BEAT_S)
+    caplog.set_level(logging.WARNING, logger="bgtrain.learn.heartbeat")
     root = breakage.root
     learner = BackgroundLearner(root.path, verbose=False, enable_model_training=False)
     learner.start()
@@ -108,7 +108,7 @@ def test_heartbeat_survives_failed_writes_warns_once_and_resumes(breakage, caplo
         breakage.end()
         mended = time.time()
         wait_until(
-            lambda: (read_heartbeat(root) or {}).get("time", 0) > mended,
+            lambda: (read_heartbeat(root) or Heartbeat(time=0)).time > mended,
             timeout=5,
             what="a heartbeat written after the disk works again",
         )
@@ -137,5 +137,5 @@ def heartbeat_lines(caplog) -> list[str]:
     return [
         r.getMessage()
         for r in caplog.records
-        if r.name == "bgtrain.learn.learner" and "heartbeat" in r.getMessage()
+        if r.name == "bgtrain.learn.heartbeat" and "heartbeat" in r.getMessage()
     ]

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 import bgtrain.learn.learner as learner_module
+import bgtrain.learn.prefetch as prefetch_module
 from bgtrain import (
     EpisodeRecorder,
     LearnerLock,
@@ -28,7 +29,7 @@ from bgtrain import (
     TrainingRoot,
 )
 from bgtrain.learn.algorithms.ppo import Trainer
-from bgtrain.learn.learner import BackgroundParallelLearner
+from bgtrain.learner import BackgroundParallelLearner  # the seed's import path
 from bgtrain.store.counters import read_counters
 
 from .helpers import wait_until, write_episode
@@ -575,13 +576,13 @@ def test_stop_with_a_batch_in_hand_loses_nothing(tmp_path, monkeypatch):
 def test_workers_load_the_next_files_while_a_batch_trains(tmp_path, monkeypatch):
     names = fill(tmp_path, 6)
     loads: list[tuple[str, str]] = []
-    original = learner_module.load_episode
+    original = prefetch_module.load_episode
 
     def counting_load(path, *args, **kwargs):
         loads.append((Path(path).name, threading.current_thread().name))
         return original(path, *args, **kwargs)
 
-    monkeypatch.setattr(learner_module, "load_episode", counting_load)
+    monkeypatch.setattr(prefetch_module, "load_episode", counting_load)
     with running(tmp_path, max_workers=2, batch_files=2) as learner:
         assert learner.get_stats()["max_workers"] == 2
         wait_until(lambda: stat(learner, "files_processed") == 6, what="6 files processed")

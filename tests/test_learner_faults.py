@@ -17,13 +17,13 @@ import numpy as np
 import pytest
 import torch
 
-import bgtrain.learn.learner as learner_module
+import bgtrain.learn.prefetch as prefetch_module
 import bgtrain.store.episode as episode_module
 from bgtrain import ModelStore, Spool, TrainingRoot
 from bgtrain.errors import InvalidEpisodeError, NonFiniteTrainingError
 from bgtrain.learn.algorithms.ppo import Trainer
 from bgtrain.learn.learner import BackgroundLearner
-from bgtrain.learn.settings import TrainerSettings
+from bgtrain.learn.settings import PPOSettings
 from bgtrain.store.episode import Episode, build_episode, load_episode, save_episode
 from bgtrain.store.models import ModelStore as Store
 
@@ -75,7 +75,7 @@ def test_a_prefetch_that_loads_after_the_claim_never_quarantines_a_good_game(tmp
     names = [f"game_{i}.npz" for i in range(8)]
     for i, name in enumerate(names):
         varied_episode(root.buffer, name, 20, i)
-    real_load = learner_module.load_episode
+    real_load = prefetch_module.load_episode
 
     def slow_disk_load(path, *args, **kwargs):
         if threading.current_thread().name.startswith("bgtrain-load"):
@@ -85,7 +85,7 @@ def test_a_prefetch_that_loads_after_the_claim_never_quarantines_a_good_game(tmp
                 threading.Event().wait(0.005)
         return real_load(path, *args, **kwargs)
 
-    monkeypatch.setattr(learner_module, "load_episode", slow_disk_load)
+    monkeypatch.setattr(prefetch_module, "load_episode", slow_disk_load)
     learner = BackgroundLearner(tmp_path, verbose=False, batch_files=2, batch_steps=None, **SMALL)
     run_until_idle(learner)
 
@@ -212,7 +212,7 @@ def test_a_batch_that_only_fails_together_is_trained_one_episode_at_a_time(tmp_p
     for i, name in enumerate(names):
         varied_episode(root.buffer, name, 20, i)
     learner = BackgroundLearner(tmp_path, verbose=False, batch_files=10, batch_steps=None, **SMALL)
-    learner._new_trainer = lambda episodes: FailsOnPairs(4, 2, learner.settings)
+    learner.training._create = lambda episodes: FailsOnPairs(4, 2, learner.settings)
     run_until_idle(learner)
 
     assert names_in(root.quarantine) == []
@@ -325,7 +325,7 @@ def test_a_crash_in_the_middle_of_a_split_is_finished_by_recovery(tmp_path):
 
 
 def test_a_long_episode_is_trained_in_pieces_that_bootstrap_where_cut():
-    trainer = Trainer(3, 2, TrainerSettings(seed=1, gamma=0.9, max_piece_steps=4))
+    trainer = Trainer(3, 2, PPOSettings(seed=1, gamma=0.9, max_piece_steps=4))
     rng = np.random.default_rng(1)
     episode = build_episode(rng.normal(size=(10, 3)), rng.integers(0, 2, 10), rng.normal(size=10))
     prepared = trainer._prepare([episode])
@@ -427,9 +427,9 @@ def assert_watches_again_and_trains(
     trained."""
     wait_until(
         lambda: (
-            learner._observer is not first
-            and learner._observer.is_alive()
-            and all(e.is_alive() for e in learner._observer.emitters)
+            learner._watch.observer is not first
+            and learner._watch.observer.is_alive()
+            and all(e.is_alive() for e in learner._watch.observer.emitters)
         ),
         10,
         "the learner to watch buffer/ again",
@@ -445,7 +445,7 @@ def test_the_watch_on_the_buffer_is_renewed_when_the_folder_is_made_again(tmp_pa
     learner = BackgroundLearner(tmp_path, verbose=False, poll_interval=0.2, **SMALL)
     assert learner.start()
     try:
-        first = learner._observer
+        first = learner._watch.observer
         # The emitter threads themselves: once the learner renews the watch it stops the
         # first observer, which then lists no emitter at all (all() of nothing is True).
         watches = list(first.emitters)
@@ -464,14 +464,14 @@ def test_the_watch_is_renewed_when_its_observer_thread_has_ended(tmp_path):
     learner = BackgroundLearner(tmp_path, verbose=False, poll_interval=0.2, **SMALL)
     assert learner.start()
     try:
-        first = learner._observer
+        first = learner._watch.observer
         first.stop()
         first.join(5)
         assert not first.is_alive() and list(first.emitters) == []
         assert_watches_again_and_trains(learner, first, root)
     finally:
         learner.stop()
-    assert learner._observer is None
+    assert learner._watch.observer is None
 
 
 def test_a_model_with_non_finite_weights_is_not_trained_on(tmp_path):

@@ -15,7 +15,6 @@ within ``--budget`` seconds. The learning curves (``metrics.jsonl``) are kept un
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shutil
@@ -25,6 +24,8 @@ import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
+
+from bgtrain.store.events import EvalEvent, GameEvent, of_kind, read_events
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -54,25 +55,23 @@ def run_seed(
     proc = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
     wall = time.time() - started
     metrics = root / "logs" / "metrics.jsonl"
-    events = (
-        [json.loads(line) for line in metrics.read_text().splitlines()] if metrics.exists() else []
-    )
-    evals = [e for e in events if e.get("event") == "eval"]
-    solved = next((e for e in evals if e["mean"] >= target), None)
-    games = sum(1 for e in events if e.get("event") == "game")
+    events = read_events(root)
+    evals = of_kind(events, EvalEvent)
+    solved = next((e for e in evals if e.mean >= target), None)
+    games = len(of_kind(events, GameEvent))
     keep.mkdir(parents=True, exist_ok=True)
     if metrics.exists():
         shutil.copy(metrics, keep / f"{env}-seed{seed}.metrics.jsonl")
     shutil.rmtree(root.parent, ignore_errors=True)
-    solved_at = None if solved is None else solved["t"] - started
+    solved_at = None if solved is None or solved.t is None else solved.t - started
     return {
         "seed": seed,
         "exit": proc.returncode,
         "wall_s": wall,
         "solved_at_s": solved_at,
-        "solved_eval_mean": None if solved is None else solved["mean"],
-        "solved_version": None if solved is None else solved["version"],
-        "best_eval_mean": max((e["mean"] for e in evals), default=None),
+        "solved_eval_mean": None if solved is None else solved.mean,
+        "solved_version": None if solved is None else solved.version,
+        "best_eval_mean": max((e.mean for e in evals), default=None),
         "games": games,
         "passed": solved is not None and solved_at is not None and solved_at <= budget,
         "stdout_tail": proc.stdout.splitlines()[-12:],

@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 import numpy as np
 
 from bgtrain import EpisodeRecorder, ModelStore, Spool, load_episode
-from bgtrain.compat.agent import RLAgent
-from bgtrain.learn.learner import BackgroundParallelLearner
+from bgtrain.agent import RLAgent
+from bgtrain.learner import BackgroundParallelLearner
 from bgtrain.store.models import read_model_file
 
 SEED_STATS_KEYS = (

@@ -24,16 +24,26 @@ mean (the best of many noisy windows is a lucky one).
 The guard's figures travel in each published model's meta (``guard``), so a learner that
 continues a root takes the model it continues from as the one to go back to, with the
 mean its games had: a restart that loses what the model knew is caught too.
-Torch-free bookkeeping: what to restore is the learner's business.
+Torch-free: :class:`GuardKeeper` keeps the weights to go back to; the learner loads them.
 """
 
 from __future__ import annotations
 
+import copy
+import logging
 import math
 import statistics
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import NamedTuple
+
+import numpy as np
+
+from bgtrain.store.episode import Episode
+from bgtrain.store.events import GuardEvent
+from bgtrain.store.models import LoadedModel, ModelStore
+
+logger = logging.getLogger(__name__)
 
 #: A collapse is a window mean this many standard errors of the best window's mean below
 #: it (and below the threshold): ups and downs between windows of a learning model are not.
@@ -169,3 +179,71 @@ class CollapseGuard:
         ):
             return Collapse(self.best.version, self.best.mean, mean, self.baseline)
         return None
+
+
+class Restore(NamedTuple):
+    """What the learner does after a collapse: load ``arrays`` (version ``version``'s)."""
+
+    version: int
+    arrays: Mapping[str, np.ndarray]
+    event: GuardEvent
+
+
+def game_returns(episodes: Iterable[Episode]) -> list[tuple[float, int | None]]:
+    """(return, policy version) of each game, as the guard observes them."""
+    return [(float(ep.total_reward), ep.policy_version) for ep in episodes]
+
+
+class GuardKeeper:
+    """The learner's side of the guard: the best version's weights, kept to go back to.
+
+    Weights are read from the model store when a version becomes the best, so a restore
+    needs no file (the history may have pruned it by then).
+    """
+
+    def __init__(self, guard: CollapseGuard, store: ModelStore) -> None:
+        self.guard = guard
+        self._store = store
+        self._best: tuple[int, Mapping[str, np.ndarray]] | None = None
+        #: Set by a restore: the next published model says which version it came back to.
+        self.restored_from: int | None = None
+
+    def resume(self, model: LoadedModel) -> None:
+        """Continue from ``model``: its meta's guard figures, its weights as the best."""
+        if self.guard.resume(model.meta.extra.get("guard"), model.version):
+            self._best = (model.version, model.arrays)
+
+    def state_after(self, episodes: Iterable[Episode]) -> dict[str, float | int | None]:
+        """The guard's figures as they will be once ``episodes`` are observed (what the
+        model trained on them carries in its meta)."""
+        preview = copy.deepcopy(self.guard)
+        preview.observe(game_returns(episodes))
+        return preview.state()
+
+    def observe(self, episodes: Iterable[Episode], at_version: int) -> Restore | None:
+        """Show the guard the games just trained on; remember a new best version's
+        weights; after a collapse, the weights to go back to."""
+        verdict = self.guard.observe(game_returns(episodes))
+        if isinstance(verdict, NewBest):
+            try:
+                self._best = (verdict.version, self._store.load(verdict.version).arrays)
+            except Exception as exc:  # pruned from the history already: keep the last best
+                logger.warning("collapse guard: cannot keep version %d: %s", verdict.version, exc)
+            return None
+        if not isinstance(verdict, Collapse) or self._best is None:
+            return None
+        version, arrays = self._best
+        self.guard.restored()
+        self.restored_from = version
+        event = GuardEvent(
+            restored_version=version,
+            at_version=at_version,
+            recent_mean=verdict.recent_mean,
+            best_mean=verdict.best_mean,
+            baseline=verdict.baseline,
+        )
+        return Restore(version, arrays, event)
+
+    def published(self) -> None:
+        """A model was published: it carries any restore, so the next one need not."""
+        self.restored_from = None

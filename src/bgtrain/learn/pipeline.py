@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -24,14 +24,31 @@ from bgtrain.store.models import ModelMeta, ModelStore
 from bgtrain.store.safe_npz import DEFAULT_LIMITS, SizeLimits
 from bgtrain.store.spool import Recovery, Spool
 
+if TYPE_CHECKING:
+    from bgtrain.learn.algorithms.base import TrainMetrics
+
 logger = logging.getLogger(__name__)
 
 
+class TrainingReport(NamedTuple):
+    """What training a batch gave besides the model; handed back on
+    :attr:`BatchResult.training` once the model is published."""
+
+    #: The algorithm's figures (loss, KL, samples...).
+    metrics: TrainMetrics
+    #: Policy lag of each trained episode, in model versions (0: a policy outside bgtrain).
+    policy_lags: list[int]
+    #: Policy lag of each replayed episode (sample reuse), in model versions.
+    replay_lags: list[int]
+
+
 class TrainedModel(NamedTuple):
-    """What a trainer hands back: the model's arrays and its meta (version set on publish)."""
+    """What a train function hands back: the model's arrays, its meta (version set on
+    publish) and its report."""
 
     arrays: Mapping[str, np.ndarray]
     meta: ModelMeta
+    report: TrainingReport | None = None
 
 
 class LoadedEpisode(NamedTuple):
@@ -86,6 +103,8 @@ class BatchResult:
     returned: list[Path] = field(default_factory=list)
     #: Episodes too long to train at once, now in split/; their pieces wait in buffer/.
     split: list[Path] = field(default_factory=list)
+    #: The published model's training report (``None`` when nothing was published).
+    training: TrainingReport | None = None
 
 
 def recover_root(spool: Spool, store: ModelStore, stale_temp_age: float | None = None) -> Recovery:
@@ -198,6 +217,7 @@ def run_batch(
         batch = tuple(item.path.name for item in good)
         meta = dataclasses.replace(trained.meta, batch=batch)
         result.published = store.publish(trained.arrays, meta)
+        result.training = trained.report
         crash_point("between_publish_and_archive")
         result.archived = spool.archive(item.path for item in good)
         return result

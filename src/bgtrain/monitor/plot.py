@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -13,35 +12,27 @@ from typing import Any
 import numpy as np
 
 from bgtrain.errors import BgtrainError
+from bgtrain.store.events import (
+    RECENT_GAMES,
+    BatchEvent,
+    GameEvent,
+    GameLog,
+    of_kind,
+    read_events,
+)
 from bgtrain.store.fs import atomic_write
 from bgtrain.store.root import TrainingRoot
-
-ROLLING = 20
 
 
 class NothingToPlotError(BgtrainError):
     """The root has no training metrics yet."""
 
 
-def read_events(root: TrainingRoot) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(games, batches). Games come from the run's game events, else from the batches."""
-    games, batches = [], []
-    try:
-        lines = root.metrics.read_text("utf-8").splitlines()
-    except FileNotFoundError:
-        lines = []
-    for line in lines:
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
-        if event.get("event") == "game":
-            games.append(event)
-        elif event.get("event") == "batch":
-            batches.append(event)
-    if not games:
-        games = [{**ep, "t": b.get("t")} for b in batches for ep in b.get("episodes", [])]
-    return games, batches
+def games_and_batches(root: TrainingRoot) -> tuple[list[GameEvent], list[BatchEvent]]:
+    """The games played (by :class:`~bgtrain.store.events.GameLog`'s rule) and the
+    published batches, in order."""
+    events = read_events(root)
+    return list(GameLog().extend(events)), of_kind(events, BatchEvent)
 
 
 def _rolling(values: np.ndarray, n: int) -> np.ndarray:
@@ -55,78 +46,66 @@ def _rolling(values: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-def figure(root: TrainingRoot):  # -> matplotlib.figure.Figure
-    import matplotlib
+def _win_rate_axis(ax: Any, x: Any, rate: Any, label: str) -> None:
+    twin = ax.twinx()
+    twin.plot(x, rate, color="tab:green", lw=1, alpha=0.7)
+    twin.set_ylabel(label, color="tab:green")
+    twin.set_ylim(-0.05, 1.05)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    games, batches = read_events(root)
-    if not games and not batches:
-        raise NothingToPlotError(
-            f"no training metrics in {root.metrics} yet: run 'bgtrain run' or 'bgtrain learn' first"
-        )
-    fig, axes = plt.subplots(2, 2, figsize=(13, 8), constrained_layout=True)
-    fig.suptitle(f"bgtrain learning curves - {root.path}", fontsize=13)
-
-    ax = axes[0, 0]
-    returns = np.array([g.get("return") or 0.0 for g in games], dtype=float)
+def _returns_per_game(ax: Any, games: list[GameEvent]) -> None:
+    returns = np.array([g.return_ or 0.0 for g in games], dtype=float)
     if len(returns):
         x = np.arange(1, len(returns) + 1)
+        n = RECENT_GAMES
         ax.plot(x, returns, ".", alpha=0.25, markersize=3, label="return of each game")
-        ax.plot(x, _rolling(returns, ROLLING), lw=2, label=f"mean of the last {ROLLING}")
-        wins = np.array([1.0 if g.get("outcome") == "Victory" else 0.0 for g in games])
+        ax.plot(x, _rolling(returns, n), lw=2, label=f"mean of the last {n}")
+        wins = np.array([1.0 if g.outcome == "Victory" else 0.0 for g in games])
         if wins.any():
-            twin = ax.twinx()
-            twin.plot(x, _rolling(wins, ROLLING), color="tab:green", lw=1, alpha=0.7)
-            twin.set_ylabel(f"win rate (last {ROLLING})", color="tab:green")
-            twin.set_ylim(-0.05, 1.05)
+            _win_rate_axis(ax, x, _rolling(wins, n), f"win rate (last {n})")
     ax.set_title("Return per game")
     ax.set_xlabel("game")
     ax.set_ylabel("return")
     ax.legend(loc="upper left", fontsize=8)
 
-    ax = axes[0, 1]
-    by_version: dict[int, list[dict[str, Any]]] = defaultdict(list)
+
+def _returns_per_version(ax: Any, games: list[GameEvent]) -> None:
+    by_version: dict[int, list[GameEvent]] = defaultdict(list)
     for g in games:
-        if g.get("policy_version") is not None:
-            by_version[int(g["policy_version"])].append(g)
+        if g.policy_version is not None:
+            by_version[int(g.policy_version)].append(g)
     versions = sorted(by_version)
     if versions:
-        means = [np.mean([g.get("return") or 0.0 for g in by_version[v]]) for v in versions]
-        win = [np.mean([g.get("outcome") == "Victory" for g in by_version[v]]) for v in versions]
+        means = [np.mean([g.return_ or 0.0 for g in by_version[v]]) for v in versions]
+        win = [np.mean([g.outcome == "Victory" for g in by_version[v]]) for v in versions]
         ax.plot(versions, means, "o-", markersize=3, label="mean return of its games")
-        twin = ax.twinx()
-        twin.plot(versions, win, color="tab:green", lw=1, alpha=0.7)
-        twin.set_ylabel("win rate", color="tab:green")
-        twin.set_ylim(-0.05, 1.05)
+        _win_rate_axis(ax, versions, win, "win rate")
         ax.legend(loc="upper left", fontsize=8)
     ax.set_title("Return per model version")
     ax.set_xlabel("model version that played")
     ax.set_ylabel("mean return")
 
-    ax = axes[1, 0]
+
+def _loss_per_batch(ax: Any, batches: list[BatchEvent]) -> None:
     if batches:
-        v = [b["version"] for b in batches]
-        for key, label in (
-            ("train/loss", "loss"),
-            ("train/value_loss", "value loss"),
-            ("train/policy_gradient_loss", "policy loss"),
-        ):
-            ax.plot(v, [b.get(key) for b in batches], lw=1, label=label)
+        v = [b.version for b in batches]
+        ax.plot(v, [b.loss for b in batches], lw=1, label="loss")
+        ax.plot(v, [b.value_loss for b in batches], lw=1, label="value loss")
+        ax.plot(v, [b.policy_gradient_loss for b in batches], lw=1, label="policy loss")
         ax.set_yscale("symlog", linthresh=1e-2)
         ax.legend(fontsize=8)
     ax.set_title("Loss per batch")
     ax.set_xlabel("published version")
 
-    ax = axes[1, 1]
+
+def _policy_lag(ax: Any, batches: list[BatchEvent]) -> None:
     if batches:
-        v = [b["version"] for b in batches]
-        ax.plot(v, [b.get("train/version_diff_avg") for b in batches], lw=1.5, label="mean")
+        v = [b.version for b in batches]
+        ax.plot(v, [b.version_diff_avg for b in batches], lw=1.5, label="mean")
         ax.fill_between(
             v,
-            [b.get("train/version_diff_min") or 0 for b in batches],
-            [b.get("train/version_diff_max") or 0 for b in batches],
+            [b.version_diff_min or 0 for b in batches],
+            [b.version_diff_max or 0 for b in batches],
             alpha=0.25,
             label="min-max",
         )
@@ -134,6 +113,30 @@ def figure(root: TrainingRoot):  # -> matplotlib.figure.Figure
     ax.set_title("Policy lag (versions behind, per batch)")
     ax.set_xlabel("published version")
     ax.set_ylabel("versions")
+
+
+def figure(root: TrainingRoot):  # -> matplotlib.figure.Figure
+    """The four panels: return per game, per model version, loss and policy lag per batch.
+
+    Raises:
+        NothingToPlotError: the root has no game or batch event yet.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    games, batches = games_and_batches(root)
+    if not games and not batches:
+        raise NothingToPlotError(
+            f"no training metrics in {root.metrics} yet: run 'bgtrain run' or 'bgtrain learn' first"
+        )
+    fig, axes = plt.subplots(2, 2, figsize=(13, 8), constrained_layout=True)
+    fig.suptitle(f"bgtrain learning curves - {root.path}", fontsize=13)
+    _returns_per_game(axes[0, 0], games)
+    _returns_per_version(axes[0, 1], games)
+    _loss_per_batch(axes[1, 0], batches)
+    _policy_lag(axes[1, 1], batches)
     return fig
 
 
@@ -156,9 +159,9 @@ def _render(root: TrainingRoot, out: Path) -> bytes:
         fig.savefig(buf, format="png", dpi=110)
     finally:
         plt.close(fig)
-    games, batches = read_events(root)
+    games, batches = games_and_batches(root)
     img = base64.b64encode(buf.getvalue()).decode("ascii")
-    last = batches[-1] if batches else {}
+    last = batches[-1].to_json() if batches else {}
     rows = "".join(
         f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>"
         for k, v in last.items()

@@ -7,7 +7,6 @@ folder (the learner's archive index holds the counts), the new bytes of
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections import deque
@@ -15,19 +14,28 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bgtrain.store.counters import HEARTBEAT_S, LearnerCounters, read_counters, read_heartbeat
+from bgtrain.store.counters import (
+    HEARTBEAT_STALE_S,
+    Heartbeat,
+    LearnerCounters,
+    read_counters,
+    read_heartbeat,
+)
+from bgtrain.store.events import RECENT_GAMES, BatchEvent, GameEvent, GameLog, parse_event
 from bgtrain.store.models import ModelStore
 from bgtrain.store.root import TrainingRoot
 from bgtrain.store.spool import REASON_SUFFIX, Spool, episode_entries
 
 RECENT_FILES = 5
-RECENT_GAMES = 20
 LOG_LINES = 10
 SPARK_VERSIONS = 30
 #: On the first read of a long metrics file, only its end is read.
 METRICS_TAIL_BYTES = 2 * 1024 * 1024
-#: The learner counts as running while its heartbeat is younger than this.
-HEARTBEAT_STALE_S = 5 * HEARTBEAT_S
+#: The monitor keeps this many of the last games and batches (for its rates and sparkline).
+KEPT_GAMES = 2000
+KEPT_BATCHES = 200
+
+__all__ = ["HEARTBEAT_STALE_S", "Snapshot", "Watcher"]
 
 
 @dataclass
@@ -108,9 +116,8 @@ class MetricsReader:
         self._offset = 0
         self._inode: int | None = None
         self._partial = b""
-        self.games: deque[dict[str, Any]] = deque(maxlen=2000)
-        self.batches: deque[dict[str, Any]] = deque(maxlen=200)
-        self.has_game_events = False
+        self.games = GameLog(maxlen=KEPT_GAMES)
+        self.batches: deque[BatchEvent] = deque(maxlen=KEPT_BATCHES)
 
     def poll(self) -> None:
         try:
@@ -134,22 +141,12 @@ class MetricsReader:
         if skip_first and lines:
             lines = lines[1:]  # we started mid-line
         for line in lines:
-            try:
-                event = json.loads(line)
-            except ValueError:
+            event = parse_event(line)
+            if event is None:
                 continue
-            self._add(event)
-
-    def _add(self, event: dict[str, Any]) -> None:
-        kind = event.get("event")
-        if kind == "game":
-            self.has_game_events = True
-            self.games.append(event)
-        elif kind == "batch":
-            self.batches.append(event)
-            if not self.has_game_events:  # a learner fed by games elsewhere (bgtrain learn)
-                for episode in event.get("episodes", []):
-                    self.games.append({**episode, "t": event.get("t")})
+            self.games.add(event)
+            if isinstance(event, BatchEvent):
+                self.batches.append(event)
 
 
 def _folder(path: Path, seen_before: set[str] | None) -> tuple[FolderView, set[str]]:
@@ -258,23 +255,10 @@ class Watcher:
         self.metrics.poll()
         games = list(self.metrics.games)
         recent = games[-RECENT_GAMES:]
-        returns = [g["return"] for g in recent if g.get("return") is not None]
-        outcomes = [g.get("outcome") for g in recent if g.get("outcome")]
-        last_minute = [g["t"] for g in games if g.get("t") and g["t"] >= now - 60]
+        returns = [g.return_ for g in recent if g.return_ is not None]
+        outcomes = [g.outcome for g in recent if g.outcome]
+        last_minute = [g.t for g in games if g.t and g.t >= now - 60]
         span = now - min(last_minute) if last_minute else 0.0
-        by_version: dict[int, list[float]] = {}
-        for g in games:
-            if g.get("policy_version") is not None and g.get("return") is not None:
-                by_version.setdefault(int(g["policy_version"]), []).append(g["return"])
-        versions = sorted(by_version)[-SPARK_VERSIONS:]
-        last_batch = self.metrics.batches[-1] if self.metrics.batches else None
-        lag = None
-        if last_batch is not None:
-            lag = {
-                "min": last_batch.get("train/version_diff_min"),
-                "mean": last_batch.get("train/version_diff_avg"),
-                "max": last_batch.get("train/version_diff_max"),
-            }
         quarantined, reason = _quarantine_view(self.spool)
         return LearningView(
             model_version=model.version,
@@ -282,17 +266,26 @@ class Watcher:
             games_per_minute=len(last_minute) * 60 / span if span >= 5 else None,
             mean_return=sum(returns) / len(returns) if returns else None,
             win_rate=outcomes.count("Victory") / len(outcomes) if outcomes else None,
-            return_by_version=[(v, sum(by_version[v]) / len(by_version[v])) for v in versions],
-            policy_lag=lag,
+            return_by_version=_return_by_version(games),
+            policy_lag=self._policy_lag(),
             samples_per_second=(
-                counters.total_samples / counters.total_processing_time
-                if counters.total_processing_time
-                else None
+                counters.samples_per_second if counters.total_processing_time else None
             ),
             stale=len(episode_entries(self.root.stale)),
             quarantined=quarantined,
             latest_quarantine_reason=reason,
         )
+
+    def _policy_lag(self) -> dict[str, float] | None:
+        """The last batch's policy lag, in model versions (Sample Factory's version_diff)."""
+        if not self.metrics.batches:
+            return None
+        last = self.metrics.batches[-1]
+        return {
+            "min": last.version_diff_min,
+            "mean": last.version_diff_avg,
+            "max": last.version_diff_max,
+        }
 
     def _model_version(self) -> int | None:
         try:
@@ -301,14 +294,22 @@ class Watcher:
             return None
 
     def _learner(self, now: float, counters: LearnerCounters) -> LearnerView:
-        beat = read_heartbeat(self.root) or {}
-        age = now - beat["time"] if isinstance(beat.get("time"), (int, float)) else None
-        running = age is not None and age < HEARTBEAT_STALE_S and beat.get("state") != "stopped"
+        beat = read_heartbeat(self.root) or Heartbeat()
         return LearnerView(
-            running=running,
-            pid=beat.get("pid"),
-            state=beat.get("state"),
-            heartbeat_age_s=age,
+            running=beat.alive(now),
+            pid=beat.pid,
+            state=beat.state,
+            heartbeat_age_s=beat.age(now),
             errors=counters.errors,
             batches=counters.batches_trained,
         )
+
+
+def _return_by_version(games: list[GameEvent]) -> list[tuple[int, float]]:
+    """Mean return of the games each of the last SPARK_VERSIONS versions played."""
+    by_version: dict[int, list[float]] = {}
+    for g in games:
+        if g.policy_version is not None and g.return_ is not None:
+            by_version.setdefault(int(g.policy_version), []).append(g.return_)
+    versions = sorted(by_version)[-SPARK_VERSIONS:]
+    return [(v, sum(by_version[v]) / len(by_version[v])) for v in versions]

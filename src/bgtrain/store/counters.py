@@ -30,6 +30,8 @@ COUNTERS_NAME = "counters.json"
 HEARTBEAT_NAME = "heartbeat.json"
 #: The learner rewrites its heartbeat this often; a reader calls it gone after a few misses.
 HEARTBEAT_S = 1.0
+#: A heartbeat older than this (seconds) is a learner that is gone.
+HEARTBEAT_STALE_S = 5 * HEARTBEAT_S
 
 
 @dataclass
@@ -60,6 +62,32 @@ class LearnerCounters:
 
     def save(self, path: Path) -> None:
         atomic_write_text(path, json.dumps(dataclasses.asdict(self)), fsync=False)
+
+    def count_batch(self, games: int, samples: int, loss: float) -> None:
+        """Add one published batch of ``games`` episode files and ``samples`` steps."""
+        self.files_processed += games
+        self.batches_trained += 1
+        self.total_samples += samples
+        self.loss_sum += loss
+        self.last_loss = loss
+
+    def model_totals(self) -> dict[str, int]:
+        """The totals a model's meta carries (key ``counters``), which :func:`root_facts`
+        reads back as lower bounds."""
+        return {
+            "batches": self.batches_trained,
+            "games": self.files_processed,
+            "samples": self.total_samples,
+        }
+
+    @property
+    def avg_loss(self) -> float:
+        return self.loss_sum / self.batches_trained if self.batches_trained else 0.0
+
+    @property
+    def samples_per_second(self) -> float:
+        t = self.total_processing_time
+        return self.total_samples / t if t else 0.0
 
 
 def read_counters(root: str | Path | TrainingRoot) -> LearnerCounters:
@@ -152,17 +180,43 @@ def load_counters(spool: Spool, store: ModelStore) -> LearnerCounters:
 # ---------------------------------------------------------------------- heartbeat
 
 
-def write_heartbeat(root: str | Path | TrainingRoot, record: dict[str, Any]) -> None:
+@dataclass(frozen=True)
+class Heartbeat:
+    """``state/heartbeat.json``: the learner says it is alive every :data:`HEARTBEAT_S`."""
+
+    pid: int | None = None
+    #: When it was written, Unix seconds.
+    time: float | None = None
+    #: ``"training"``, ``"idle"`` or ``"stopped"`` (written once, at a clean stop).
+    state: str | None = None
+    model_version: int = 0
+    #: Failed learner cycles so far.
+    errors: int = 0
+
+    def age(self, now: float) -> float | None:
+        """Seconds since it was written (``None``: no time in the file)."""
+        ok = isinstance(self.time, (int, float)) and not isinstance(self.time, bool)
+        return now - self.time if ok else None  # type: ignore[operator]
+
+    def alive(self, now: float) -> bool:
+        """A learner that beat recently and has not said it stopped."""
+        age = self.age(now)
+        return age is not None and age < HEARTBEAT_STALE_S and self.state != "stopped"
+
+
+def write_heartbeat(root: str | Path | TrainingRoot, beat: Heartbeat) -> None:
     path = TrainingRoot.at(root).state / HEARTBEAT_NAME
-    atomic_write_text(path, json.dumps(record), fsync=False)
+    atomic_write_text(path, json.dumps(dataclasses.asdict(beat)), fsync=False)
 
 
-def read_heartbeat(root: str | Path | TrainingRoot) -> dict[str, Any] | None:
+def read_heartbeat(root: str | Path | TrainingRoot) -> Heartbeat | None:
+    """The last heartbeat, or ``None`` (no learner yet, or a file torn by hand)."""
     try:
         record = json.loads((TrainingRoot.at(root).state / HEARTBEAT_NAME).read_text("utf-8"))
-    except (OSError, ValueError):
+        names = {f.name for f in dataclasses.fields(Heartbeat)}
+        return Heartbeat(**{k: v for k, v in record.items() if k in names})
+    except (OSError, ValueError, TypeError, AttributeError):
         return None
-    return record if isinstance(record, dict) else None
 
 
 class OutageLog:

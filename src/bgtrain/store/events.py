@@ -67,11 +67,16 @@ class Event:
     t: float | None = None
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"event": self.kind}
+        """The line's JSON object: ``event`` first, then each field under its JSON name."""
+        return {"event": self.kind, **self.fields_json()}
+
+    def fields_json(self) -> dict[str, Any]:
+        """The fields under their JSON names (a record nested in another has no ``event``)."""
+        out: dict[str, Any] = {}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if isinstance(value, tuple) and value and isinstance(value[0], Event):
-                value = [item.to_json() for item in value]
+                value = [item.fields_json() for item in value]
             out[f.metadata.get("json", f.name)] = value
         return out
 
@@ -106,8 +111,8 @@ class GameEvent(Event):
     #: Ended by the game (``True``) or cut short (``False``).
     terminated: bool | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        out = super().to_json()
+    def fields_json(self) -> dict[str, Any]:
+        out = super().fields_json()
         return {k: v for k, v in out.items() if v is not None or k in _GAME_KEEP_NULL}
 
 

@@ -89,6 +89,16 @@ class _DayCount:
     bytes: int
 
 
+class SetAside(NamedTuple):
+    """A file moved out of the way, as its reason file records it."""
+
+    #: ``"quarantine"`` or ``"stale"``: the folder it went to.
+    folder: str
+    #: Where it is now.
+    path: Path
+    reason: str
+
+
 class ArchivedFile(NamedTuple):
     """One of the most recently archived episodes (kept in the archive index)."""
 
@@ -127,8 +137,8 @@ class Spool:
         self._waiting: deque[str] = deque()
         #: Files put back to settle (see put_back): not claimed again until settled.
         self._settling: set[str] = set()
-        #: Every file set aside since the last take_set_aside(): (folder name, new path).
-        self._set_aside_log: list[tuple[str, Path]] = []
+        #: Every file set aside since the last take_set_aside().
+        self._set_aside_log: list[SetAside] = []
 
     # ------------------------------------------------------------------ claiming
 
@@ -330,13 +340,13 @@ class Spool:
             atomic_write_text(
                 moved.with_name(moved.name + REASON_SUFFIX), json.dumps(record, indent=2)
             )
-        self._set_aside_log.append((folder.name, moved))
+        self._set_aside_log.append(SetAside(folder.name, moved, reason))
         logger.info("%s -> %s/: %s", path.name, folder.name, reason)
         return moved
 
-    def take_set_aside(self) -> list[tuple[str, Path]]:
-        """The files set aside (``"stale"`` or ``"quarantine"``, new path) since the last
-        call: the learner counts them even when the cycle that moved them failed later."""
+    def take_set_aside(self) -> list[SetAside]:
+        """The files set aside since the last call: the learner counts them even when the
+        cycle that moved them failed later."""
         taken, self._set_aside_log = self._set_aside_log, []
         return taken
 
