@@ -58,9 +58,9 @@ def _publish_to_playing(root: Path, publishes: int) -> tuple[list[float], list[i
     """A game loop (CartPole, numpy policy, a model check between games) while another
     thread publishes versions: seconds until a game starts on each new version, and how
     many games started on an older version after it was published."""
-    from bgtrain.learn.algorithms.ppo import Trainer
+    from bgtrain.learn import algorithms
 
-    trainer = Trainer(4, 2)
+    trainer = algorithms.create(None, 4, 2)
     store = ModelStore(root)
     store.publish(trainer.export(), trainer.meta())
     starts: list[tuple[float, int]] = []  # (time, version) of every game start

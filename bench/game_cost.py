@@ -26,9 +26,9 @@ def _policy_pair():
     import torch
 
     from bgtrain.game.policy import Policy
-    from bgtrain.learn.algorithms.ppo import Trainer
+    from bgtrain.learn import algorithms
 
-    trainer = Trainer(4, 2)
+    trainer = algorithms.create(None, 4, 2)
     policy = Policy(trainer.export(), trainer.meta(version=1))
     return policy, trainer, torch
 

@@ -9,11 +9,11 @@ import pytest
 from bgtrain.compat.agent import RLAgent
 from bgtrain.errors import InvalidEpisodeError
 from bgtrain.game.policy import Policy
-from bgtrain.learn.algorithms.ppo import TrainerSettings
+from bgtrain.learn.settings import PPOSettings
 from bgtrain.store.models import ModelStore, history_name, read_model_file
 
 STATE = np.array([0.3, -1.0, 2.0], dtype=np.float32)
-SMALL = TrainerSettings(seed=0, hidden_sizes=(16,), n_epochs=2)
+SMALL = PPOSettings(seed=0, hidden_sizes=(16,), n_epochs=2)
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -42,7 +42,7 @@ def experiences(rng: np.random.Generator, n: int = 4, steps: int = 5, obs_dim: i
 
 
 def test_agent_learns_the_bandit():
-    agent = RLAgent(learning_rate=0.001, n_actions=2, settings=TrainerSettings(seed=0))
+    agent = RLAgent(learning_rate=0.001, n_actions=2, settings=PPOSettings(seed=0))
     rng = np.random.default_rng(0)
     for _ in range(10):
         batch = []
@@ -175,3 +175,17 @@ def test_save_model_elsewhere_writes_one_whole_file_that_loads_back(tmp_path):
     agent.train_from_batch(experiences(rng))
     agent.save_model(path)
     assert read_model_file(path).version == 2
+
+
+def test_save_model_into_a_root_keeps_the_history_size_of_its_learner(tmp_path):
+    """It pruned models/history/ to the default 50 versions whatever the learner kept."""
+    root = tmp_path / "local_training"
+    learners = ModelStore(root, history_size=3)  # as a learner with history_size=3 publishes
+    agent = RLAgent(settings=SMALL)
+    rng = np.random.default_rng(8)
+    agent.train_from_batch(experiences(rng))
+    learners.publish(agent.trainer.export(), agent.trainer.meta())
+    for _ in range(4):
+        agent.train_from_batch(experiences(rng))
+        assert agent.save_model() is True
+    assert ModelStore(root).versions() == [3, 4, 5]

@@ -16,17 +16,12 @@ import pytest
 
 from bgtrain import LearnerLock, ModelStore, Spool, TrainingRoot
 
-from .helpers import wait_until, write_episode
+from .helpers import bgtrain_cli, wait_until, write_episode
 
 
 def bgtrain_command(*args: str | Path) -> list[str]:
+    """For a learner that must be signalled while it runs (else: ``bgtrain_cli``)."""
     return [sys.executable, "-m", "bgtrain", *map(str, args)]
-
-
-def bgtrain(cwd: Path, *args: str | Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        bgtrain_command(*args), cwd=cwd, capture_output=True, text=True, timeout=120
-    )
 
 
 def write_seed_file(folder: Path, name: str, steps: int, rng: np.random.Generator) -> str:
@@ -66,8 +61,7 @@ def test_learn_trains_seed_files_quarantines_a_bad_one_and_exits_when_idle(tmp_p
     (root.buffer / bad).write_bytes(b"this is not an npz file")
     set_ages(root.buffer, [*seed_files[:2], bad, *seed_files[2:]])
 
-    result = bgtrain(
-        tmp_path,
+    result = bgtrain_cli(
         "learn",
         "--root",
         root.path,
@@ -76,6 +70,7 @@ def test_learn_trains_seed_files_quarantines_a_bad_one_and_exits_when_idle(tmp_p
         "2",
         "--n-actions",
         "5",
+        cwd=tmp_path,
     )
 
     assert result.returncode == 0, result.stderr
@@ -159,8 +154,7 @@ def test_config_file_settings_apply_and_flags_override_them(tmp_path):
         encoding="utf-8",
     )
 
-    result = bgtrain(
-        tmp_path,
+    result = bgtrain_cli(
         "learn",
         "--root",
         root.path,
@@ -169,6 +163,7 @@ def test_config_file_settings_apply_and_flags_override_them(tmp_path):
         "--batch-files",
         "3",
         "--exit-when-idle",
+        cwd=tmp_path,
     )
 
     assert result.returncode == 0, result.stderr
@@ -178,6 +173,9 @@ def test_config_file_settings_apply_and_flags_override_them(tmp_path):
     assert second.batch == tuple(names[3:])
     assert first.layer_sizes == (16,)  # from the file
     assert first.hyperparameters["n_epochs"] == 2
+    # The model records the algorithm's settings, not the learner's own knobs.
+    assert "batch_files" not in first.hyperparameters
+    assert "verbose" not in first.hyperparameters
     assert store.latest_version() == 2
     assert names_in(root.archive) == sorted(names)
     # verbose = false in the file: no STATUS REPORT block on stdout

@@ -129,6 +129,33 @@ def test_history_keeps_the_last_k_versions(tmp_path):
     assert store.load().version == 6
 
 
+def test_the_history_size_a_store_is_given_is_the_roots_for_every_other_publisher(tmp_path):
+    """A learner with history_size=3, then a publisher that names none (bgtrain rollback,
+    RLAgent.save_model): it keeps 3 too, not the default 50."""
+    learners = ModelStore(tmp_path, history_size=3)
+    publish(learners, 1.0)
+    assert TrainingRoot(tmp_path).history_size_file.read_text("utf-8") == '{"history_size": 3}'
+    assert models_module.recorded_history_size(tmp_path) == 3
+    other = ModelStore(tmp_path)
+    for value in range(2, 7):
+        publish(other, value)
+    assert other.versions() == [4, 5, 6]
+    # A store that keeps every version does not speak for the root.
+    publish(ModelStore(tmp_path, history_size=None), 7.0)
+    assert models_module.recorded_history_size(tmp_path) == 3
+
+
+def test_a_root_without_a_readable_history_size_keeps_the_default(tmp_path, caplog):
+    assert models_module.recorded_history_size(tmp_path) == models_module.DEFAULT_HISTORY_SIZE
+    record = TrainingRoot(tmp_path).history_size_file
+    record.parent.mkdir(parents=True)
+    for text in ("{not json", '{"history_size": 0}', "[3]"):
+        record.write_text(text, encoding="utf-8")
+        caplog.clear()
+        assert models_module.recorded_history_size(tmp_path) == 50
+        assert f"{record} holds no history size" in caplog.text
+
+
 def test_rollback_republishes_an_old_version_as_the_newest(tmp_path):
     store = ModelStore(tmp_path)
     for value in (10.0, 20.0, 30.0):

@@ -20,17 +20,35 @@ from bgtrain.common.settings import (
     allowed_text,
     allowed_values,
     build_settings,
-    describe,
+    documented_settings,
+    flat_settings,
+    flat_values,
+    held,
     read_toml,
     replace_settings,
+    setting,
+    setting_names,
     settings_from_args,
 )
 from bgtrain.errors import SettingsError
-from bgtrain.learn.settings import LearnerSettings, TrainerSettings
+from bgtrain.learn.settings import LearnerSettings, PPOSettings
+
+#: Every learner setting as a person names it: the algorithm's first, then the learner's
+#: own (the order of the flags and of the README's table).
+LEARNER_NAMES = [f.name for f in dataclasses.fields(PPOSettings)] + [
+    f.name for f in dataclasses.fields(LearnerSettings) if f.name != "ppo"
+]
+#: The type of each of them.
+LEARNER_TYPES = {
+    name: tp
+    for cls in (PPOSettings, LearnerSettings)
+    for name, tp in typing.get_type_hints(cls).items()
+    if name != "ppo"
+}
 
 
 def known(cls: type) -> str:
-    return ", ".join(sorted(f.name for f in dataclasses.fields(cls)))
+    return ", ".join(sorted(setting_names(cls)))
 
 
 # --------------------------------------------------------------------------- defaults, help
@@ -46,14 +64,20 @@ def test_learner_defaults_are_the_seed_systems_knobs():
     assert s.verbose is True
     # The learner's step size is its own (measured: docs/LEARNING.md); the seed's 0.001
     # stays the default of the seed API, RLAgent(learning_rate=0.001).
-    assert TrainerSettings().learning_rate == 3e-4
+    assert PPOSettings().learning_rate == 3e-4
     assert LearnerSettings().learning_rate == 3e-4
 
 
-@pytest.mark.parametrize("cls", [TrainerSettings, LearnerSettings])
-def test_every_setting_has_a_help_text(cls):
-    described = describe(cls)
-    assert [name for name, _, _ in described] == [f.name for f in dataclasses.fields(cls)]
+@pytest.mark.parametrize(
+    ("cls", "names"),
+    [
+        (PPOSettings, [f.name for f in dataclasses.fields(PPOSettings)]),
+        (LearnerSettings, LEARNER_NAMES),
+    ],
+)
+def test_every_setting_has_a_help_text(cls, names):
+    described = documented_settings(cls)
+    assert [name for name, _, _ in described] == names
     for name, _default, help_text in described:
         assert help_text.strip(), f"{cls.__name__}.{name} has no help text"
 
@@ -94,10 +118,10 @@ def test_build_settings_converts_values():
 
 def test_unknown_setting_is_refused_with_the_known_names():
     with pytest.raises(SettingsError) as exc:
-        build_settings(TrainerSettings, {"learnin_rate": 0.1})
+        build_settings(PPOSettings, {"learnin_rate": 0.1})
     assert str(exc.value) == (
-        "unknown setting 'learnin_rate' for TrainerSettings (did you mean 'learning_rate'?); "
-        f"known: {known(TrainerSettings)}"
+        "unknown setting 'learnin_rate' for PPOSettings (did you mean 'learning_rate'?); "
+        f"known: {known(PPOSettings)}"
     )
 
 
@@ -122,7 +146,7 @@ def test_wrong_type_is_refused_with_its_reason(values, message):
 @pytest.mark.parametrize("name", ["n_epochs", "learning_rate"])
 def test_a_bool_is_not_a_number(name):
     with pytest.raises(SettingsError):
-        build_settings(TrainerSettings, {name: True})
+        build_settings(PPOSettings, {name: True})
 
 
 # --------------------------------------------------------------------------- TOML and flags
@@ -203,13 +227,15 @@ def test_bad_settings_file_is_a_settings_error(tmp_path):
         settings_from_args(LearnerSettings, parse([]), broken, "learner")
     assert str(exc.value).startswith(f"settings file {broken} is not valid TOML: ")
 
-    typo = write_config(tmp_path, "[learner]\nbatch_filez = 3\n")
-    with pytest.raises(SettingsError) as exc:
-        settings_from_args(LearnerSettings, parse([]), typo, "learner")
-    assert str(exc.value) == (
-        "unknown setting 'batch_filez' for LearnerSettings (did you mean 'batch_files'?); "
-        f"known: {known(LearnerSettings)}"
-    )
+    # A misspelled setting of the learner's own, and one of the algorithm's it holds.
+    for typo_name, meant in (("batch_filez", "batch_files"), ("gamme", "gamma")):
+        typo = write_config(tmp_path, f"[learner]\n{typo_name} = 3\n")
+        with pytest.raises(SettingsError) as exc:
+            settings_from_args(LearnerSettings, parse([]), typo, "learner")
+        assert str(exc.value) == (
+            f"unknown setting {typo_name!r} for LearnerSettings (did you mean {meant!r}?); "
+            f"known: {known(LearnerSettings)}"
+        )
 
     wrong = write_config(tmp_path, '[learner]\nbatch_files = "ten"\n')
     with pytest.raises(SettingsError) as exc:
@@ -329,38 +355,41 @@ def message(name: str, value: object, allowed: str) -> str:
 
 def test_the_tables_hold_one_bad_value_for_every_setting():
     """A setting added without a row here (and so perhaps without a range) fails."""
-    assert [row[0] for row in BAD_LEARNER_VALUES] == [
-        f.name for f in dataclasses.fields(LearnerSettings)
-    ]
+    assert [row[0] for row in BAD_LEARNER_VALUES] == LEARNER_NAMES == setting_names(LearnerSettings)
     assert [row[0] for row in BAD_RUN_VALUES] == [
         f.name for f in dataclasses.fields(run_config_cls())
     ]
 
 
-@pytest.mark.parametrize("cls", [LearnerSettings, run_config_cls()], ids=lambda c: c.__name__)
+@pytest.mark.parametrize(
+    "cls", [PPOSettings, LearnerSettings, run_config_cls()], ids=lambda c: c.__name__
+)
 def test_every_setting_declares_its_allowed_values(cls):
     """Only a yes/no, a path or a nested settings object may go without a range."""
     types_ = typing.get_type_hints(cls)
+    nested = (LearnerSettings, PPOSettings)
     missing = [
         f.name
         for f in dataclasses.fields(cls)
-        if allowed_values(f) is None and types_[f.name] not in (bool, Path, LearnerSettings)
+        if allowed_values(f) is None and types_[f.name] not in (bool, Path, *nested)
     ]
     assert missing == []
 
 
 @pytest.mark.parametrize(("name", "value", "allowed"), BAD_LEARNER_VALUES)
 def test_a_bad_keyword_argument_is_refused_by_the_settings_class(name, value, allowed):
-    for cls in (TrainerSettings, LearnerSettings):
-        if name not in {f.name for f in dataclasses.fields(cls)}:
+    for cls in (PPOSettings, LearnerSettings):
+        if name not in setting_names(cls):
             continue
         with pytest.raises(SettingsError) as exc:
             cls(**{name: value})
         assert str(exc.value) == message(name, value, allowed)
-    # ... and by dataclasses.replace (how BackgroundLearner applies its keywords).
-    with pytest.raises(SettingsError) as exc:
-        dataclasses.replace(LearnerSettings(), **{name: value})
-    assert str(exc.value) == message(name, value, allowed)
+    # ... and by replace_settings (how BackgroundLearner applies its keywords) and
+    # dataclasses.replace.
+    for replace in (replace_settings, dataclasses.replace):
+        with pytest.raises(SettingsError) as exc:
+            replace(LearnerSettings(), **{name: value})
+        assert str(exc.value) == message(name, value, allowed)
 
 
 @pytest.mark.parametrize(("name", "value", "allowed"), BAD_RUN_VALUES)
@@ -413,11 +442,7 @@ def test_a_bad_list_item_flag_is_a_usage_error(capsys):
     )
 
 
-FLOAT_SETTINGS = [
-    name
-    for name, tp in typing.get_type_hints(LearnerSettings).items()
-    if tp in (float, float | None)
-]
+FLOAT_SETTINGS = [name for name, tp in LEARNER_TYPES.items() if tp in (float, float | None)]
 
 
 @pytest.mark.parametrize("name", FLOAT_SETTINGS)
@@ -484,7 +509,7 @@ def test_the_issue_examples_are_refused_with_setting_value_and_range():
 
 def test_a_near_miss_of_a_choice_gets_a_did_you_mean():
     with pytest.raises(SettingsError) as exc:
-        TrainerSettings(activation="rleu")
+        PPOSettings(activation="rleu")
     assert str(exc.value) == (
         "setting 'activation' must be one of tanh, relu, got 'rleu' (did you mean 'relu'?)"
     )
@@ -585,3 +610,68 @@ def test_a_run_root_in_the_config_file_is_used_unless_root_is_given(tmp_path):
     assert root_of("--config", str(config)) == Path("from_the_file")
     assert root_of("--config", str(config), "--root", "local_training") == Path("local_training")
     assert root_of() == Path("local_training")
+
+
+# --------------------------------------------------------------------------- held settings
+#
+# LearnerSettings holds the algorithm's settings (PPOSettings: the model's
+# hyperparameters); a person still names each of them flat, as before they were held.
+
+
+def test_the_learner_holds_the_algorithms_settings_and_not_the_other_way_round():
+    s = LearnerSettings(learning_rate=1e-3, gamma=0.9, batch_files=3)
+    assert s.ppo == PPOSettings(learning_rate=1e-3, gamma=0.9)
+    assert (s.learning_rate, s.gamma, s.batch_files) == (1e-3, 0.9, 3)  # read flat too
+    assert "poll_interval" not in {f.name for f in dataclasses.fields(PPOSettings)}
+    assert "verbose" not in dataclasses.asdict(s.ppo)
+    assert LearnerSettings(ppo=PPOSettings(gamma=0.5), gamma=0.7).ppo.gamma == 0.7
+    with pytest.raises(AttributeError, match="'LearnerSettings' object has no attribute 'gama'"):
+        _ = s.gama
+
+
+def test_replacing_a_held_setting_keeps_the_others():
+    s = LearnerSettings(gamma=0.9, n_epochs=3, batch_files=4)
+    for replaced in (
+        replace_settings(s, learning_rate=0.01),
+        dataclasses.replace(s, learning_rate=0.01),
+    ):
+        assert replaced.ppo == PPOSettings(gamma=0.9, n_epochs=3, learning_rate=0.01)
+        assert replaced.batch_files == 4
+    whole = replace_settings(s, ppo=PPOSettings(seed=3))
+    assert whole.ppo == PPOSettings(seed=3)
+    assert flat_values(whole)["seed"] == 3 and flat_values(whole)["batch_files"] == 4
+
+
+def test_flags_and_toml_name_held_settings_flat(tmp_path):
+    path = write_config(tmp_path, "[learner]\ngamma = 0.8\nbatch_files = 2\n")
+    s = settings_from_args(LearnerSettings, parse(["--n-epochs", "3"]), path, "learner")
+    assert s.ppo == PPOSettings(gamma=0.8, n_epochs=3)
+    assert s.batch_files == 2
+    with pytest.raises(SystemExit):
+        parse(["--ppo", "x"])  # the holding field is no flag of its own
+
+
+def test_learner_settings_cross_a_process_boundary_whole():
+    """``bgtrain run`` sends them to the learner process (spawn: pickled)."""
+    import pickle
+
+    s = LearnerSettings(gamma=0.9, seed=4, poll_interval=1.0)
+    again = pickle.loads(pickle.dumps(s))
+    assert again == s and again.seed == 4 and hash(again) == hash(s)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Inner:
+    seed: int = setting(0, "a seed")
+
+
+@flat_settings
+@dataclasses.dataclass(frozen=True)
+class _Outer:
+    inner: _Inner = held(_Inner, "held")  # noqa: RUF009
+    seed: int = setting(1, "another seed")
+
+
+def test_two_held_settings_of_one_name_are_refused():
+    with pytest.raises(TypeError, match="_Outer has two settings named 'seed'"):
+        setting_names(_Outer)

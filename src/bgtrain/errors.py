@@ -40,6 +40,16 @@ class InvalidModelError(BgtrainError):
     """A model file exists but is not a bgtrain model of a format this version reads."""
 
 
+class UnknownAlgorithmError(BgtrainError):
+    """A model (or a caller) names a learning algorithm this bgtrain does not know. The
+    message names it, the algorithms this bgtrain knows and what to do."""
+
+    def __init__(self, message: str, algorithm: str, known: tuple[str, ...]) -> None:
+        self.algorithm = algorithm
+        self.known = known
+        super().__init__(message)
+
+
 class LearnerLockedError(BgtrainError):
     """Another learner already holds this training root."""
 

@@ -50,7 +50,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(config: LearnConfig) -> int:
     from bgtrain.learn.learner import BackgroundLearner  # imports torch: only when learning
 
-    learner = BackgroundLearner(config.root, config.settings)
+    learner = BackgroundLearner(config.root, config.settings, console=print)
     stopping = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:

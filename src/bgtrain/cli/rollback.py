@@ -32,6 +32,7 @@ def run(config: RollbackConfig) -> int:
     # Publishing needs the learner lock: a running learner would overwrite the rollback
     # with its next batch, so it must be stopped first (the lock error says so).
     with LearnerLock(config.root, role="rollback"):
+        # Keeps as many versions in models/history/ as the root's learner does.
         store = ModelStore(config.root)
         before = store.latest_version()
         meta = store.rollback(config.version)

@@ -7,6 +7,13 @@ the README and in errors, and the same range is checked however a value arrives:
 checks itself in ``__post_init__`` with :func:`check_settings`). A bad value is refused
 before anything starts, with the setting, the value and what is allowed.
 Precedence: flags > TOML file > defaults.
+
+A settings class may *hold* another (``held(PPOSettings, "...")``: the learner holds the
+algorithm's settings). Held settings keep their own names everywhere a person writes or
+reads them: one flag each, one TOML key each under the holder's table, one README row
+each, one did-you-mean list; they are gathered into the held object when the holder is
+built. A holder decorated with :func:`flat_settings` also takes and reads them as
+keyword arguments and attributes of its own.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ import types
 import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from bgtrain.errors import SettingsError
 
@@ -43,13 +50,18 @@ __all__ = [
     "check_settings",
     "checked",
     "did_you_mean",
+    "documented_settings",
     "flag_type",
+    "flat_settings",
+    "flat_values",
     "greater_than",
+    "held",
     "non_empty",
     "one_of",
     "read_toml",
     "replace_settings",
     "setting",
+    "setting_names",
 ]
 
 #: How "no value" is written for an optional setting in a flag or a TOML file.
@@ -161,13 +173,126 @@ def checked(default: Any, allowed: Allowed) -> Any:
     return dataclasses.field(default=default, metadata={"allowed": allowed})
 
 
+def held(cls: type, help: str) -> Any:
+    """A field holding a settings object of class ``cls`` (made with its defaults unless
+    given) whose settings are named flat, as the holder's own (see the module's docstring)."""
+    return dataclasses.field(default_factory=cls, metadata={"help": help, "held": True})
+
+
 def allowed_values(f: dataclasses.Field) -> Allowed | None:
     return f.metadata.get("allowed")
+
+
+def _is_held(f: dataclasses.Field) -> bool:
+    return bool(f.metadata.get("held"))
 
 
 @functools.cache
 def _field_types(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
+
+
+class FlatSetting(NamedTuple):
+    """One setting as a person names it: ``learning_rate``, wherever it is held."""
+
+    name: str
+    #: The held fields from the outer class to the one that declares the setting.
+    path: tuple[str, ...]
+    #: The dataclass that declares it, and its field there.
+    owner: type
+    field: dataclasses.Field
+
+    @property
+    def type(self) -> Any:
+        return _field_types(self.owner)[self.name]
+
+    @property
+    def default(self) -> Any:
+        f = self.field
+        return f.default if f.default is not dataclasses.MISSING else f.default_factory()
+
+
+@functools.cache
+def _flat_settings(cls: type) -> dict[str, FlatSetting]:
+    """Every setting of ``cls`` by its flat name, held ones in place of their holding
+    field, in declaration order. Two settings of one name are a programming error."""
+    found: dict[str, FlatSetting] = {}
+    for f in dataclasses.fields(cls):
+        if _is_held(f):
+            inner = _flat_settings(_field_types(cls)[f.name]).values()
+            items = [item._replace(path=(f.name, *item.path)) for item in inner]
+        else:
+            items = [FlatSetting(f.name, (), cls, f)]
+        for item in items:
+            if item.name in found:
+                raise TypeError(f"{cls.__name__} has two settings named {item.name!r}")
+            found[item.name] = item
+    return found
+
+
+def setting_names(cls: type) -> list[str]:
+    """The names of the settings of ``cls``, held ones included, in declaration order:
+    the names of its flags (``_`` as ``-``), TOML keys and README rows."""
+    return list(_flat_settings(cls))
+
+
+def _value(obj: Any, item: FlatSetting) -> Any:
+    """The value of setting ``item`` in ``obj``, through the held objects on its path."""
+    owner = obj
+    for part in item.path:
+        owner = getattr(owner, part)
+    return getattr(owner, item.name)
+
+
+def flat_values(obj: Any) -> dict[str, Any]:
+    """``{name: value}`` of every setting of ``obj`` by its flat name (held ones included)."""
+    return {item.name: _value(obj, item) for item in _flat_settings(type(obj)).values()}
+
+
+def _nest(cls: type, values: Mapping[str, Any], current: Any = None) -> dict[str, Any]:
+    """Keyword arguments of ``cls`` from ``values`` named flat: each held setting given
+    goes into its held object, made from the one given by its field's name, else from
+    ``current``'s (a replace), else from the held class's defaults."""
+    kwargs = dict(values)
+    types_ = _field_types(cls)
+    for f in dataclasses.fields(cls):
+        if not _is_held(f):
+            continue
+        inner = types_[f.name]
+        mine = set(_flat_settings(inner))
+        given = {name: kwargs.pop(name) for name in list(kwargs) if name in mine}
+        if not given:
+            continue
+        base = kwargs.get(f.name, getattr(current, f.name, None))
+        if isinstance(base, inner):
+            kwargs[f.name] = dataclasses.replace(base, **_nest(inner, given, base))
+        elif base is None:
+            kwargs[f.name] = inner(**_nest(inner, given))
+        # else: a wrong object where the held one goes; the class's check names it
+    return kwargs
+
+
+def flat_settings(cls: type[T]) -> type[T]:
+    """Class decorator, above ``@dataclass``, for a settings class with :func:`held` fields:
+    its held settings are also keyword arguments and attributes of its own, as they were
+    before they were held (``LearnerSettings(learning_rate=1e-3).learning_rate``, and so
+    ``dataclasses.replace(settings, seed=1)`` too)."""
+    made = cls.__init__
+
+    @functools.wraps(made)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        made(self, *args, **_nest(cls, kwargs))
+
+    def __getattr__(self: Any, name: str) -> Any:
+        # Called only for a name the object lacks: a held setting's, or a true miss.
+        item = _flat_settings(type(self)).get(name)
+        if item is None or not item.path:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        return _value(self, item)
+
+    cls.__init__ = __init__  # type: ignore[misc]
+    cls.__getattr__ = __getattr__  # type: ignore[attr-defined]
+    return cls
 
 
 def _base_type(tp: Any) -> tuple[Any, bool]:
@@ -222,19 +347,36 @@ def _check_scalar(name: str, base: Any, value: Any) -> None:
         raise SettingsError(f"setting {name!r} must be {_type_name(base)}, got {value!r}")
 
 
+def _is_empty(name: str, optional: bool, value: Any) -> bool:
+    """``True`` for ``None`` where the setting is optional; :class:`SettingsError` for
+    ``None`` where it is not."""
+    if value is not None:
+        return False
+    if optional:
+        return True
+    raise SettingsError(f"setting {name!r} cannot be empty")
+
+
+def _list_item_type(name: str, base: Any, value: Any) -> Any:
+    """The item type of a list setting (``tuple[int, ...]``: ``int``) once ``value`` is
+    found to be a list; ``None`` for a setting that is not a list."""
+    if typing.get_origin(base) is not tuple:
+        return None
+    if not isinstance(value, (list, tuple)):
+        raise SettingsError(f"setting {name!r} must be a list, got {value!r}")
+    (item,) = set(typing.get_args(base)) - {Ellipsis}
+    return item
+
+
 def check_value(name: str, tp: Any, allowed: Allowed | None, value: Any) -> Any:
     """``value`` if setting ``name`` (of type ``tp``) allows it, else :class:`SettingsError`
     naming the setting, the value and what is allowed. A list becomes a tuple."""
     base, optional = _base_type(tp)
-    if value is None:
-        if optional:
-            return None
-        raise SettingsError(f"setting {name!r} cannot be empty")
-    if typing.get_origin(base) is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise SettingsError(f"setting {name!r} must be a list, got {value!r}")
+    if _is_empty(name, optional, value):
+        return None
+    item = _list_item_type(name, base, value)
+    if item is not None:
         value = tuple(value)
-        (item,) = set(typing.get_args(base)) - {Ellipsis}
         for v in value:
             _check_scalar(name, item, v)
         if allowed is not None and not all(allowed.admits(v) for v in value):
@@ -267,14 +409,10 @@ def _convert(name: str, tp: Any, value: Any) -> Any:
     base, optional = _base_type(tp)
     if optional and isinstance(value, str) and value.lower() == NONE:
         value = None
-    if value is None:
-        if optional:
-            return None
-        raise SettingsError(f"setting {name!r} cannot be empty")
-    if typing.get_origin(base) is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise SettingsError(f"setting {name!r} must be a list, got {value!r}")
-        (item,) = set(typing.get_args(base)) - {Ellipsis}
+    if _is_empty(name, optional, value):
+        return None
+    item = _list_item_type(name, base, value)
+    if item is not None:
         return tuple(_convert(name, item, v) for v in value)
     if base is bool:
         if isinstance(value, bool):
@@ -303,26 +441,28 @@ def _unknown(raw_name: str, cls: type, known: Iterable[str]) -> SettingsError:
 
 
 def build_settings(cls: type[T], values: Mapping[str, Any]) -> T:
-    """An instance of ``cls`` from ``values`` (names with - or _), each converted and checked."""
-    types_ = _field_types(cls)
-    known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    """An instance of ``cls`` from ``values`` named flat (with - or _), each converted and
+    checked; held settings go into their held objects."""
+    known = _flat_settings(cls)
     converted = {}
     for raw_name, value in values.items():
         name = raw_name.replace("-", "_")
         if name not in known:
             raise _unknown(raw_name, cls, known)
-        converted[name] = _convert(name, types_[name], value)
-    return cls(**converted)
+        converted[name] = _convert(name, known[name].type, value)
+    return cls(**_nest(cls, converted))
 
 
 def replace_settings(obj: T, **overrides: Any) -> T:
-    """``dataclasses.replace`` that refuses a misspelled keyword with a did-you-mean
-    (a :class:`SettingsError`, not a ``TypeError``); values are checked by the class."""
-    known = {f.name for f in dataclasses.fields(obj)}  # type: ignore[arg-type]
+    """``dataclasses.replace`` that takes held settings by their flat names and refuses a
+    misspelled keyword with a did-you-mean (a :class:`SettingsError`, not a
+    ``TypeError``); values are checked by the class."""
+    known = _flat_settings(type(obj))
+    holders = {f.name for f in dataclasses.fields(obj) if _is_held(f)}  # type: ignore[arg-type]
     for name in overrides:
-        if name not in known:
+        if name not in known and name not in holders:
             raise _unknown(name, type(obj), known)
-    return dataclasses.replace(obj, **overrides)  # type: ignore[type-var]
+    return dataclasses.replace(obj, **_nest(type(obj), overrides, obj))  # type: ignore[type-var]
 
 
 def read_toml(
@@ -388,54 +528,49 @@ def _flag_type(convert: Callable[[str], Any], allowed: Allowed | None, optional:
 
 
 def flag_type(cls: type, name: str) -> Any:
-    """The ``type=`` of a hand-written flag for field ``name`` of ``cls``: converted and
-    checked against the field's allowed values at parse time."""
-    f = next(f for f in dataclasses.fields(cls) if f.name == name)
-    base, optional = _base_type(_field_types(cls)[name])
+    """The ``type=`` of a hand-written flag for setting ``name`` of ``cls``: converted and
+    checked against the setting's allowed values at parse time."""
+    item = _flat_settings(cls)[name]
+    base, optional = _base_type(item.type)
     convert = base if base in (int, float, str, Path) else str
-    return _flag_type(convert, allowed_values(f), optional)
+    return _flag_type(convert, allowed_values(item.field), optional)
+
+
+def _flag_options(item: FlatSetting) -> dict[str, Any]:
+    """``add_argument``'s keywords for one setting: unset, a flag stays ``None``."""
+    base, optional = _base_type(item.type)
+    allowed = allowed_values(item.field)
+    help_text = f"{item.field.metadata.get('help', '')} (default: {item.default})"
+    options: dict[str, Any] = {
+        "dest": item.name,
+        "default": None,
+        "help": help_text.replace("%", "%%"),
+    }
+    if base is bool:
+        options["action"] = argparse.BooleanOptionalAction
+    elif typing.get_origin(base) is tuple:
+        options["nargs"] = "+"
+        options["type"] = _flag_type(typing.get_args(base)[0], allowed, optional=False)
+    else:
+        convert = base if base in (int, float, str, Path) else str
+        options["type"] = _flag_type(convert, allowed, optional)
+    return options
 
 
 def add_settings_arguments(
-    parser: argparse.ArgumentParser, cls: type, exclude: tuple[str, ...] = ()
-) -> None:
-    """A ``--field-name`` flag per field of ``cls``; unset flags stay ``None`` (not given)."""
-    types_ = _field_types(cls)
-    group = parser.add_argument_group(f"{cls.__name__} (also from --config FILE)")
-    for f in dataclasses.fields(cls):
-        if f.name in exclude:
-            continue
-        base, optional = _base_type(types_[f.name])
-        allowed = allowed_values(f)
-        flag = "--" + f.name.replace("_", "-")
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        help_text = f"{f.metadata.get('help', '')} (default: {default})".replace("%", "%%")
-        if base is bool:
-            group.add_argument(
-                flag,
-                dest=f.name,
-                action=argparse.BooleanOptionalAction,
-                default=None,
-                help=help_text,
-            )
-        elif typing.get_origin(base) is tuple:
-            group.add_argument(
-                flag,
-                dest=f.name,
-                nargs="+",
-                default=None,
-                help=help_text,
-                type=_flag_type(typing.get_args(base)[0], allowed, optional=False),
-            )
-        else:
-            convert = base if base in (int, float, str, Path) else str
-            group.add_argument(
-                flag,
-                dest=f.name,
-                default=None,
-                help=help_text,
-                type=_flag_type(convert, allowed, optional),
-            )
+    parser: argparse.ArgumentParser,
+    cls: type,
+    exclude: tuple[str, ...] = (),
+    title: str | None = None,
+) -> Any:
+    """A ``--setting-name`` flag per setting of ``cls`` (held ones included); unset flags
+    stay ``None`` (not given). Returns their argument group (``title``: its heading in
+    ``--help``)."""
+    group = parser.add_argument_group(title or f"{cls.__name__} (also from --config FILE)")
+    for item in _flat_settings(cls).values():
+        if item.name not in exclude:
+            group.add_argument("--" + item.name.replace("_", "-"), **_flag_options(item))
+    return group
 
 
 def settings_from_args(
@@ -449,39 +584,42 @@ def settings_from_args(
     values: dict[str, Any] = dict(defaults or {})
     if config:
         values.update(read_toml(config, section))
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-        given = getattr(args, f.name, None)
+    for name in _flat_settings(cls):
+        given = getattr(args, name, None)
         if given is not None:
-            values[f.name] = given
+            values[name] = given
     return build_settings(cls, values)
 
 
 # --------------------------------------------------------------------------- docs
 
 
-def describe(cls: type) -> list[tuple[str, Any, str]]:
-    """``(name, default, help)`` of every field: for docs and tests."""
-    out = []
-    for f in dataclasses.fields(cls):
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        out.append((f.name, default, f.metadata.get("help", "")))
-    return out
+def documented_settings(cls: type) -> list[tuple[str, Any, str]]:
+    """``(name, default, help)`` of every setting of ``cls`` (held ones included, flat):
+    the README's rows, and what tests check each has."""
+    return [
+        (item.name, item.default, item.field.metadata.get("help", ""))
+        for item in _flat_settings(cls).values()
+    ]
 
 
 def allowed_text(cls: type, name: str) -> str:
     """What setting ``name`` of ``cls`` allows, as errors say it (``at least 1 (or none)``)."""
-    f = next(f for f in dataclasses.fields(cls) if f.name == name)
-    base, optional = _base_type(_field_types(cls)[name])
-    allowed = allowed_values(f)
+    item = _flat_settings(cls)[name]
+    base, optional = _base_type(item.type)
+    allowed = allowed_values(item.field)
     if allowed is None:
         return "true or false" if base is bool else _type_name(base)
     return _rule_text(allowed, optional, typing.get_origin(base) is tuple)
 
 
-def markdown_table(cls: type) -> str:
-    """The settings of ``cls`` as a Markdown table (the README's, kept equal by a test)."""
+def markdown_table(cls: type, exclude: tuple[str, ...] = ()) -> str:
+    """The settings of ``cls`` but ``exclude`` as a Markdown table (the README's, kept
+    equal by a test)."""
     rows = ["| setting | default | allowed | |", "| --- | --- | --- | --- |"]
-    for name, default, help_text in describe(cls):
+    for name, default, help_text in documented_settings(cls):
+        if name in exclude:
+            continue
         if default is None:
             shown = "none"
         elif isinstance(default, tuple):

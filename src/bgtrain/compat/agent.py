@@ -1,4 +1,4 @@
-"""``RLAgent``: the seed system's agent API, over bgtrain's trainer and numpy policy."""
+"""``RLAgent``: the seed system's agent API, over a bgtrain algorithm and the numpy policy."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ from typing import Any
 
 import numpy as np
 
+from bgtrain.common.settings import replace_settings
 from bgtrain.errors import ModelNotFoundError
 from bgtrain.game.policy import Policy
-from bgtrain.learn.algorithms.ppo import Trainer, TrainerSettings
+from bgtrain.learn.algorithms import Algorithm, continue_from, create
+from bgtrain.learn.settings import PPOSettings
 from bgtrain.store.episode import build_episode
 from bgtrain.store.fs import atomic_write
 from bgtrain.store.models import ModelStore, model_file_bytes, read_model_file
@@ -31,9 +33,11 @@ class RLAgent:
     """``get_action(state)``, ``train_from_batch(experiences)``, ``save_model()``.
 
     The network is made on first use from the state's length (or loaded from
-    ``model_path`` if a model is there). A ``model_path`` inside a training root's
-    ``models/`` folder is published through the root's model store (versions, history);
-    anywhere else it is written atomically as a single model file.
+    ``model_path`` if a model is there, continued by the algorithm it names). A
+    ``model_path`` inside a training root's ``models/`` folder is published through the
+    root's model store (versions, and the history size the root's learner keeps);
+    anywhere else it is written atomically as a single model file. ``settings`` are the
+    algorithm's (PPO's); ``learning_rate`` and ``gamma`` override theirs.
     """
 
     def __init__(
@@ -43,14 +47,14 @@ class RLAgent:
         *,
         gamma: float = 0.99,
         n_actions: int = SEED_N_ACTIONS,
-        settings: TrainerSettings | None = None,
+        settings: PPOSettings | None = None,
     ) -> None:
         self.model_path = Path(model_path) if model_path else DEFAULT_MODEL_PATH
-        self.settings = dataclasses.replace(
-            settings or TrainerSettings(), learning_rate=learning_rate, gamma=gamma
+        self.settings = replace_settings(
+            settings or PPOSettings(), learning_rate=learning_rate, gamma=gamma
         )
         self.n_actions = n_actions
-        self.trainer: Trainer | None = None
+        self.trainer: Algorithm | None = None
         self.version = 0
         self._policy: Policy | None = None
         self._games = 0
@@ -62,14 +66,14 @@ class RLAgent:
             model = read_model_file(self.model_path)
         except ModelNotFoundError:
             return
-        self.trainer = Trainer.from_model(model, self.settings)
+        self.trainer = continue_from(model, self.settings)
         self.n_actions = model.meta.n_actions
         self.version = model.version
         logger.info("RLAgent: model version %d loaded from %s", model.version, self.model_path)
 
-    def _ensure_trainer(self, obs_dim: int) -> Trainer:
+    def _ensure_trainer(self, obs_dim: int) -> Algorithm:
         if self.trainer is None:
-            self.trainer = Trainer(obs_dim, self.n_actions, self.settings)
+            self.trainer = create(None, obs_dim, self.n_actions, self.settings)
         return self.trainer
 
     def _current_policy(self) -> Policy:

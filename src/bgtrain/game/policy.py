@@ -1,11 +1,7 @@
 """Numpy inference of a model file: what game processes use (they never import torch).
 
-The model is an MLP actor-critic (separate policy and value networks, format 1 arrays):
-
-    obs_mean, obs_var          observation normalisation: (x - mean) / sqrt(var + eps),
-                               clipped to +-OBS_CLIP
-    pi.w{i}, pi.b{i}           policy layers, weights [in, out]; the last gives logits
-    vf.w{i}, vf.b{i}           value layers; the last gives one value
+The model is an MLP actor-critic (separate policy and value networks); its arrays are
+named and checked by :mod:`bgtrain.store.model_layout`.
 """
 
 from __future__ import annotations
@@ -18,80 +14,52 @@ from pathlib import Path
 import numpy as np
 
 from bgtrain.errors import InvalidModelError
+from bgtrain.store import model_layout as layout
+from bgtrain.store.model_layout import OBS_CLIP, OBS_EPS
 from bgtrain.store.models import LoadedModel, ModelMeta, ModelStore
 from bgtrain.store.root import TrainingRoot
 
-OBS_EPS = 1e-8
-OBS_CLIP = 10.0
 ACTIVATIONS = {"tanh": np.tanh, "relu": lambda x: np.maximum(x, 0)}
-
-
-def _layers(arrays: Mapping[str, np.ndarray], prefix: str) -> list[tuple[np.ndarray, np.ndarray]]:
-    layers = []
-    while f"{prefix}.w{len(layers)}" in arrays:
-        i = len(layers)
-        layers.append(
-            (
-                np.ascontiguousarray(arrays[f"{prefix}.w{i}"], dtype=np.float32),
-                np.ascontiguousarray(arrays[f"{prefix}.b{i}"], dtype=np.float32),
-            )
-        )
-    return layers
-
-
-def _check_layers(
-    layers: list[tuple[np.ndarray, np.ndarray]], prefix: str, n_in: int, n_out: int
-) -> None:
-    """Each layer takes the previous one's width; the last gives ``n_out``."""
-    width = n_in
-    for i, (w, b) in enumerate(layers):
-        if w.ndim != 2 or w.shape[0] != width:
-            raise InvalidModelError(f"'{prefix}.w{i}' has shape {w.shape}; expected ({width}, N)")
-        if b.shape != (w.shape[1],):
-            raise InvalidModelError(
-                f"'{prefix}.b{i}' has shape {b.shape}; expected ({w.shape[1]},)"
-            )
-        width = w.shape[1]
-    if width != n_out:
-        raise InvalidModelError(f"'{prefix}' network gives {width} outputs; expected {n_out}")
 
 
 class Policy:
     """Chooses actions for one model version. ``act`` samples, ``act_greedy`` takes the best."""
 
     def __init__(self, arrays: Mapping[str, np.ndarray], meta: ModelMeta) -> None:
+        """Raises :class:`InvalidModelError` when the arrays are not an actor-critic of the
+        meta's ``obs_dim`` and ``n_actions``, or the activation is unknown."""
         self.meta = meta
         self.version = meta.version
         self.obs_dim = meta.obs_dim
         self.n_actions = meta.n_actions
+        mean, var, _ = layout.obs_statistics(arrays)
+        self._mean = mean.astype(np.float32)
+        self._inv_std = (1.0 / np.sqrt(var + OBS_EPS)).astype(np.float32)
+        self._pi = layout.layers(arrays, layout.POLICY)
+        self._vf = layout.layers(arrays, layout.VALUE)
+        self._check_shapes()
         try:
-            self._mean = np.asarray(arrays["obs_mean"], dtype=np.float32)
-            self._inv_std = (
-                1.0 / np.sqrt(np.asarray(arrays["obs_var"], dtype=np.float64) + OBS_EPS)
-            ).astype(np.float32)
-        except KeyError as exc:
-            raise InvalidModelError(f"model has no {exc.args[0]!r} array") from None
-        self._pi = _layers(arrays, "pi")
-        self._vf = _layers(arrays, "vf")
+            self._activation = ACTIVATIONS[meta.activation or layout.DEFAULT_ACTIVATION]
+        except KeyError:
+            raise InvalidModelError(f"unknown activation {meta.activation!r}") from None
+        self._rng = random.Random()
+
+    def _check_shapes(self) -> None:
         if not self._pi or not self._vf:
-            raise InvalidModelError("model has no 'pi.w0'/'vf.w0' layers: not an actor-critic")
+            pi0, vf0 = layout.weight_name(layout.POLICY, 0), layout.weight_name(layout.VALUE, 0)
+            raise InvalidModelError(f"model has no {pi0!r}/{vf0!r} layers: not an actor-critic")
         if self._pi[0][0].shape[0] != self.obs_dim or self._pi[-1][0].shape[1] != self.n_actions:
             raise InvalidModelError(
                 f"policy layers are {self._pi[0][0].shape[0]} -> {self._pi[-1][0].shape[1]}, "
                 f"meta says obs_dim {self.obs_dim}, n_actions {self.n_actions}"
             )
-        _check_layers(self._pi, "pi", self.obs_dim, self.n_actions)
-        _check_layers(self._vf, "vf", self.obs_dim, 1)
-        for name, stat in (("obs_mean", self._mean), ("obs_var", self._inv_std)):
+        layout.check_layers(self._pi, layout.POLICY, self.obs_dim, self.n_actions)
+        layout.check_layers(self._vf, layout.VALUE, self.obs_dim, 1)
+        for name, stat in ((layout.OBS_MEAN, self._mean), (layout.OBS_VAR, self._inv_std)):
             if stat.shape != (self.obs_dim,):
                 raise InvalidModelError(
-                    f"'{name}' has shape {stat.shape}; expected ({self.obs_dim},)"
+                    f"{name!r} has shape {stat.shape}; expected ({self.obs_dim},)"
                 )
-        try:
-            self._activation = ACTIVATIONS[meta.activation or "tanh"]
-        except KeyError:
-            raise InvalidModelError(f"unknown activation {meta.activation!r}") from None
-        self._rng = random.Random()
 
     @classmethod
     def from_model(cls, model: LoadedModel) -> Policy:
@@ -110,7 +78,7 @@ class Policy:
         x = (np.asarray(states, dtype=np.float32) - self._mean) * self._inv_std
         return np.clip(x, -OBS_CLIP, OBS_CLIP)
 
-    def _forward(self, layers: list[tuple[np.ndarray, np.ndarray]], x: np.ndarray) -> np.ndarray:
+    def _forward(self, layers: list[layout.Layer], x: np.ndarray) -> np.ndarray:
         for w, b in layers[:-1]:
             x = self._activation(x @ w + b)
         w, b = layers[-1]

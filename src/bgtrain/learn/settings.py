@@ -4,17 +4,30 @@ Importing this costs nothing heavy, so the CLI can build its flags from these fi
 and game processes can read them without importing torch. Each field declares the
 values it allows; a settings object checks them when made (flags, a TOML file and
 keyword arguments alike), so a bad value is refused before anything starts.
+
+:class:`LearnerSettings` *holds* the algorithm's settings (:class:`PPOSettings`, the
+model's hyperparameters, recorded in every model it publishes) beside its own (files,
+threads, timing). Flags, TOML keys and the README table name them all flat
+(``--learning-rate``, ``learning_rate = ...`` under ``[learner]``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bgtrain.common.settings import at_least, between, check_settings, greater_than, one_of, setting
+from bgtrain.common.settings import (
+    at_least,
+    between,
+    check_settings,
+    flat_settings,
+    greater_than,
+    held,
+    one_of,
+    setting,
+)
+from bgtrain.store.model_layout import ACTIVATIONS, DEFAULT_ACTIVATION
 from bgtrain.store.safe_npz import MiB, SizeLimits
 
-#: Hidden activations the networks (torch and numpy alike) know.
-ACTIVATIONS = ("tanh", "relu")
 #: Seeds go to numpy, torch and Gymnasium: an unsigned 32-bit number suits all three.
 SEED_RANGE = between(0, 2**32 - 1)
 #: The learner waits on events with these timeouts: beyond an hour a poll is no poll,
@@ -23,8 +36,9 @@ POLL_RANGE = greater_than(0, 3600)
 
 
 @dataclass(frozen=True)
-class TrainerSettings:
-    """Hyperparameters. The defaults learn the default game (CartPole-v1) out of the box."""
+class PPOSettings:
+    """The hyperparameters of PPO with V-trace (algorithm ``ppo-vtrace``). The defaults
+    learn the default game (CartPole-v1) out of the box."""
 
     learning_rate: float = setting(3e-4, "Adam step size", greater_than(0, 1))
     gamma: float = setting(0.99, "discount factor", between(0, 1))
@@ -54,7 +68,9 @@ class TrainerSettings:
     hidden_sizes: tuple[int, ...] = setting(
         (64, 64), "hidden layer sizes of both networks", at_least(1)
     )
-    activation: str = setting("tanh", "hidden activation: tanh or relu", one_of(*ACTIVATIONS))
+    activation: str = setting(
+        DEFAULT_ACTIVATION, "hidden activation: tanh or relu", one_of(*ACTIVATIONS)
+    )
     normalize_obs: bool = setting(True, "normalise observations with running statistics")
     seed: int | None = setting(None, "seed of the network initialisation and shuffling", SEED_RANGE)
     max_piece_steps: int = setting(
@@ -69,10 +85,15 @@ class TrainerSettings:
         check_settings(self)
 
 
+@flat_settings
 @dataclass(frozen=True)
-class LearnerSettings(TrainerSettings):
-    """The learner's knobs (the seed's hard-coded ones, with its values) and hyperparameters."""
+class LearnerSettings:
+    """The learner's knobs (the seed's hard-coded ones, with its values), holding the
+    algorithm's hyperparameters in ``ppo``. Every setting, held ones too, is also a keyword
+    argument and an attribute by its own name: ``LearnerSettings(gamma=0.9).gamma``."""
 
+    # held() is a dataclasses.field with a default_factory (ruff cannot see it).
+    ppo: PPOSettings = held(PPOSettings, "the hyperparameters of PPO with V-trace")  # noqa: RUF009
     batch_files: int = setting(10, "most files in one training batch (the seed's 10)", at_least(1))
     batch_steps: int | None = setting(
         512,
@@ -138,7 +159,12 @@ class LearnerSettings(TrainerSettings):
     n_actions: int | None = setting(
         None, "number of actions (default: from the games' files)", at_least(1)
     )
-    history_size: int = setting(50, "model versions kept in models/history/", at_least(1))
+    history_size: int = setting(
+        50,
+        "model versions kept in models/history/ (recorded in the root: bgtrain rollback and "
+        "RLAgent.save_model keep as many)",
+        at_least(1),
+    )
     max_file_mb: int = setting(64, "largest episode file accepted, MiB", at_least(1))
     max_unpacked_mb: int = setting(256, "largest episode once unpacked, MiB", at_least(1))
     torch_threads: int | None = setting(
@@ -147,6 +173,9 @@ class LearnerSettings(TrainerSettings):
         at_least(1),
     )
     verbose: bool = setting(True, "print the seed's STATUS REPORT and batch lines")
+
+    def __post_init__(self) -> None:
+        check_settings(self)
 
     @property
     def size_limits(self) -> SizeLimits:

@@ -7,6 +7,11 @@ A version is written to ``history/`` first, then ``os.replace``d over the latest
 (guarantee 4), so the latest version is always in the history too. A game checks for a
 new version between games with :meth:`ModelStore.latest_version`, which costs one
 ``stat`` while nothing changed. Only numpy is used here: game processes import this.
+
+How many versions the history keeps belongs to the root: a store given a number (the
+learner's ``history_size``) records it in ``state/model_history.json`` when it
+publishes, and every other publisher of the root (``bgtrain rollback``,
+``RLAgent.save_model``) keeps as many.
 """
 
 from __future__ import annotations
@@ -21,13 +26,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
 from bgtrain.common.faults import crash_point
 from bgtrain.errors import InvalidEpisodeError, InvalidModelError, ModelNotFoundError
-from bgtrain.store.fs import atomic_write, remove_temps
+from bgtrain.store.fs import atomic_write, atomic_write_text, remove_temps
 from bgtrain.store.root import TrainingRoot
 from bgtrain.store.safe_npz import MiB, SizeLimits, load_npz
 
@@ -36,6 +41,8 @@ logger = logging.getLogger(__name__)
 FORMAT = "bgtrain.model/1"
 META_KEY = "meta"
 DEFAULT_HISTORY_SIZE = 50
+#: ``ModelStore(root, history_size=FROM_ROOT)``: keep as many as the root records.
+FROM_ROOT: Literal["root"] = "root"
 MODEL_LIMITS = SizeLimits(max_file_bytes=1024 * MiB, max_unpacked_bytes=2048 * MiB)
 _HISTORY_NAME = re.compile(r"^rl_agent_model\.v(\d+)\.npz$")
 
@@ -124,21 +131,50 @@ def read_model_file(path: Path) -> LoadedModel:
     return LoadedModel(meta, arrays, path)
 
 
+def recorded_history_size(root: str | Path | TrainingRoot) -> int:
+    """How many versions the root's history keeps, as its learner recorded it
+    (:data:`DEFAULT_HISTORY_SIZE` if none did, or the record cannot be read)."""
+    path = TrainingRoot.at(root).history_size_file
+    try:
+        found: Any = json.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        return DEFAULT_HISTORY_SIZE
+    except (OSError, ValueError) as exc:  # unreadable: a warning, and the default
+        found = exc
+    size = found.get("history_size") if isinstance(found, dict) else None
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        logger.warning(
+            "%s holds no history size (%s): keeping the last %d versions",
+            path,
+            found,
+            DEFAULT_HISTORY_SIZE,
+        )
+        return DEFAULT_HISTORY_SIZE
+    return size
+
+
 class ModelStore:
-    """A root's published models. Publishing needs the learner lock; reading does not."""
+    """A root's published models. Publishing needs the learner lock; reading does not.
+
+    ``history_size``: how many versions ``models/history/`` keeps. A number is recorded
+    in the root when this store publishes; :data:`FROM_ROOT` (the default) keeps as many
+    as the root records (:func:`recorded_history_size`); ``None`` keeps every version.
+    Raises :class:`ValueError` for a number below 1.
+    """
 
     def __init__(
         self,
         root: str | Path | TrainingRoot,
-        history_size: int | None = DEFAULT_HISTORY_SIZE,
+        history_size: int | Literal["root"] | None = FROM_ROOT,
     ) -> None:
-        if history_size is not None and history_size < 1:
+        if isinstance(history_size, int) and history_size < 1:
             raise ValueError(
                 f"history_size must be at least 1 (or None: keep all), got {history_size}"
             )
         self.root = TrainingRoot.at(root)
         self.history_size = history_size
         self._seen: tuple[tuple[int, int, int], int] | None = None
+        self._recorded = False
 
     @property
     def path(self) -> Path:
@@ -218,6 +254,7 @@ class ModelStore:
         )
         payload = model_file_bytes(arrays, meta)
         self.root.history.mkdir(parents=True, exist_ok=True)
+        self._record_history_size()
         # History first: if we die between the two writes, the latest file still holds
         # the previous version, and the next publish rewrites this same history slot.
         atomic_write(self.root.history / history_name(version), lambda f: f.write(payload))
@@ -238,15 +275,28 @@ class ModelStore:
         """The publisher's own temp files left by a crash (start-up recovery)."""
         return remove_temps(self.root.models) + remove_temps(self.root.history)
 
+    def _record_history_size(self) -> None:
+        """Record a number given to this store, once, before its first version is written:
+        a failure then leaves the root as it was."""
+        if self._recorded or not isinstance(self.history_size, int):
+            return
+        self.root.state.mkdir(parents=True, exist_ok=True)
+        text = json.dumps({"history_size": self.history_size})
+        atomic_write_text(self.root.history_size_file, text)
+        self._recorded = True
+
     def _prune_history(self) -> None:
-        if self.history_size is None:
+        keep = (
+            recorded_history_size(self.root)
+            if self.history_size == FROM_ROOT
+            else self.history_size
+        )
+        if keep is None:
             return
         versions = self.versions()
-        for old in versions[: max(0, len(versions) - self.history_size)]:
+        for old in versions[: max(0, len(versions) - keep)]:
             (self.root.history / history_name(old)).unlink()
-            logger.info(
-                "model history: removed version %d (keeping the last %d)", old, self.history_size
-            )
+            logger.info("model history: removed version %d (keeping the last %d)", old, keep)
 
 
 def _ranges(versions: list[int]) -> str:

@@ -15,6 +15,8 @@ DEFAULT_ROOT = Path("local_training")
 MODEL_FILE_NAME = "rl_agent_model.npz"
 TRAINING_LOG_NAME = "background_training.log"
 METRICS_NAME = "metrics.jsonl"
+#: In ``state/``: how many versions ``models/history/`` keeps, as the root's learner said.
+HISTORY_SIZE_NAME = "model_history.json"
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,11 @@ class TrainingRoot:
     @property
     def state(self) -> Path:
         return self.path / "state"
+
+    @property
+    def history_size_file(self) -> Path:
+        """The history size the root's publisher records (see ``ModelStore``)."""
+        return self.state / HISTORY_SIZE_NAME
 
     @property
     def folders(self) -> tuple[Path, ...]:

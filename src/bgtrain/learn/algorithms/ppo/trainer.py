@@ -1,37 +1,11 @@
-"""The torch learning step: actor-critic from whole episodes, off-policy corrected.
-
-Episodes may have been played by a policy a few versions old. Each recorded step carries
-the behaviour log-probability ``logp`` (seed files without it are taken as on-policy):
-
-* value targets and advantages are V-trace with lambda: each TD error is weighted by the
-  truncated importance weight ``min(rho_bar, pi/mu)`` and the traces are cut by
-  ``lambda * min(1, pi/mu)``; on-policy (``pi == mu``) this is exactly GAE(lambda);
-* the policy loss is PPO's clipped surrogate in the decoupled form (Hilton et al. 2021,
-  "Batch size-invariance for policy optimization"): each sample is weighted by the
-  importance weight of the *proximal* policy (the policy as it was when this batch
-  arrived) to the behaviour policy, truncated at ``rho_bar`` as V-trace truncates it, and
-  the ratio is clipped against the proximal policy. So a batch from a much older policy
-  moves the policy by a bounded amount, while batches that keep coming from one old
-  policy (a slow game) still make progress: clipping against the behaviour policy itself
-  would freeze learning once the policy moved ``clip_range`` away from it;
-* episodes of earlier batches may be trained again beside a new one (``replay``): sample
-  reuse as in Generalized PPO (GePPO, Queeney et al., NeurIPS 2021), corrected exactly
-  as above; they count in the advantages' centring and scale but not a second time in
-  the observation statistics;
-* entropy bonus, Adam, gradient-norm clipping, advantages normalised over the batch,
-  several epochs of shuffled minibatches; a cut-short episode bootstraps from the value
-  of its ``last_state``; observations are normalised with running statistics that are
-  saved into the model, so the numpy :class:`~bgtrain.game.policy.Policy` sees the same inputs.
-"""
+"""The PPO/V-trace learning step (see :mod:`bgtrain.learn.algorithms.ppo` for the method)."""
 
 from __future__ import annotations
 
 import copy
 import dataclasses
-import itertools
-import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -39,30 +13,22 @@ import torch
 from torch import nn
 
 from bgtrain.errors import NonFiniteTrainingError, TrainingStopped
-from bgtrain.game.policy import OBS_CLIP, OBS_EPS
-from bgtrain.learn.settings import TrainerSettings
+from bgtrain.learn.algorithms import resolve
+from bgtrain.learn.algorithms.base import TrainMetrics
+from bgtrain.learn.algorithms.ppo.network import ActorCritic, RunningMeanStd
+from bgtrain.learn.algorithms.ppo.vtrace import vtrace
+from bgtrain.learn.settings import PPOSettings
+from bgtrain.store import model_layout as layout
 from bgtrain.store.episode import Episode
+from bgtrain.store.model_layout import OBS_CLIP, OBS_EPS
 from bgtrain.store.models import LoadedModel, ModelMeta
 
+#: The registry's name of this algorithm, recorded in every model it exports.
 ALGORITHM = "ppo-vtrace"
-
-
-class TrainMetrics(NamedTuple):
-    """One batch's training figures (names follow Stable-Baselines3's ``train/*``)."""
-
-    loss: float
-    policy_loss: float
-    value_loss: float
-    entropy: float
-    approx_kl: float
-    clip_fraction: float
-    explained_variance: float
-    ratio_mean: float  # behaviour ratio before the update: 1.0 when on-policy
-    n_samples: int  # new samples (first training)
-    n_episodes: int
-    n_replayed_samples: int  # samples of earlier batches trained again (sample reuse)
-    n_updates: int
-    train_time_s: float
+#: What ``TrainingStopped`` says: the learner puts the batch back.
+_STOPPED = "training stopped: the batch goes back to buffer/"
+#: Indices of the per-minibatch figures summed over a batch.
+_LOSS, _POLICY, _VALUE, _ENTROPY, _KL, _CLIPPED = range(6)
 
 
 class PreparedBatch(NamedTuple):
@@ -76,6 +42,14 @@ class PreparedBatch(NamedTuple):
     advantages: torch.Tensor  # [n] float32: V-trace advantages (not normalised)
 
 
+class Surrogate(NamedTuple):
+    """What the policy loss weighs each of a batch's ``n`` samples by."""
+
+    weights: torch.Tensor  # [n] float32: proximal/behaviour ratio, truncated at rho_bar
+    advantages: torch.Tensor  # [n] float32: centred and scaled
+    ratio_mean: float  # mean proximal/behaviour ratio: 1.0 on-policy
+
+
 class TrainerState(NamedTuple):
     """Everything a batch changes (see :meth:`Trainer.snapshot`): deep copies."""
 
@@ -85,104 +59,18 @@ class TrainerState(NamedTuple):
     rng: dict[str, Any]
 
 
-class RunningMeanStd:
-    """Running mean and variance (parallel-merge form), in float64."""
-
-    def __init__(self, obs_dim: int) -> None:
-        self.mean = np.zeros(obs_dim)
-        self.var = np.ones(obs_dim)
-        self.count = 0.0
-
-    def update(self, x: np.ndarray) -> None:
-        batch_mean, batch_var, n = x.mean(axis=0), x.var(axis=0), x.shape[0]
-        if n == 0:
-            return
-        total = self.count + n
-        delta = batch_mean - self.mean
-        m2 = self.var * self.count + batch_var * n + delta**2 * self.count * n / total
-        self.mean = self.mean + delta * n / total
-        self.var = m2 / total
-        self.count = total
-
-
-def _mlp(sizes: Sequence[int], activation: str, out_gain: float) -> nn.Sequential:
-    act = {"tanh": nn.Tanh, "relu": nn.ReLU}[activation]
-    layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
-        linear = nn.Linear(a, b)
-        last = i == len(sizes) - 2
-        nn.init.orthogonal_(linear.weight, gain=out_gain if last else math.sqrt(2))
-        nn.init.zeros_(linear.bias)
-        layers.append(linear)
-        if not last:
-            layers.append(act())
-    return nn.Sequential(*layers)
-
-
-class ActorCritic(nn.Module):
-    def __init__(self, obs_dim: int, n_actions: int, hidden: Sequence[int], activation: str):
-        super().__init__()
-        if activation not in ("tanh", "relu"):
-            raise ValueError(f"activation must be tanh or relu, got {activation!r}")
-        self.obs_dim, self.n_actions = obs_dim, n_actions
-        self.hidden, self.activation = tuple(hidden), activation
-        self.pi = _mlp([obs_dim, *hidden, n_actions], activation, out_gain=0.01)
-        self.vf = _mlp([obs_dim, *hidden, 1], activation, out_gain=1.0)
-
-    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.pi(obs), self.vf(obs).squeeze(-1)
-
-    def export(self) -> dict[str, np.ndarray]:
-        """Weights as format-1 arrays (``[in, out]``), for the numpy policy."""
-        arrays = {}
-        for prefix, net in (("pi", self.pi), ("vf", self.vf)):
-            linears = [m for m in net if isinstance(m, nn.Linear)]
-            for i, linear in enumerate(linears):
-                arrays[f"{prefix}.w{i}"] = linear.weight.detach().cpu().numpy().T.copy()
-                arrays[f"{prefix}.b{i}"] = linear.bias.detach().cpu().numpy().copy()
-        return arrays
-
-    def load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        with torch.no_grad():
-            for prefix, net in (("pi", self.pi), ("vf", self.vf)):
-                linears = [m for m in net if isinstance(m, nn.Linear)]
-                for i, linear in enumerate(linears):
-                    linear.weight.copy_(torch.from_numpy(np.asarray(arrays[f"{prefix}.w{i}"]).T))
-                    linear.bias.copy_(torch.from_numpy(np.asarray(arrays[f"{prefix}.b{i}"])))
-
-
-def vtrace(
-    rewards: np.ndarray,
-    values: np.ndarray,
-    bootstrap: float,
-    log_rhos: np.ndarray,
-    gamma: float,
-    lam: float,
-    rho_bar: float = 1.0,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Value targets and advantages of one episode (V-trace with lambda).
-
-    ``log_rhos`` = log pi(a|s) - log mu(a|s). With all ``log_rhos`` 0 this is GAE(lambda):
-    advantages ``A_t = sum_k (gamma*lam)^k delta_{t+k}`` and targets ``A_t + V_t``.
-    """
-    rhos = np.exp(log_rhos)
-    clipped = np.minimum(rho_bar, rhos)
-    traces = lam * np.minimum(1.0, rhos)
-    next_values = np.append(values[1:], bootstrap)
-    deltas = clipped * (rewards + gamma * next_values - values)
-    advantages = np.empty_like(deltas)
-    acc = 0.0
-    for t in range(len(deltas) - 1, -1, -1):
-        acc = deltas[t] + gamma * traces[t] * acc
-        advantages[t] = acc
-    return advantages + values, advantages
+def _ppo_settings(settings: Any) -> PPOSettings:
+    return resolve(ALGORITHM).settings_from(settings)
 
 
 class Trainer:
-    """Holds the network, its optimiser and the observation statistics of one root."""
+    """Holds the network, its optimiser and the observation statistics of one root
+    (an :class:`~bgtrain.learn.algorithms.base.Algorithm`)."""
 
-    def __init__(self, obs_dim: int, n_actions: int, settings: TrainerSettings | None = None):
-        self.settings = settings = settings or TrainerSettings()
+    def __init__(self, obs_dim: int, n_actions: int, settings: Any = None):
+        """``settings``: :class:`PPOSettings`, or a ``LearnerSettings`` (which holds them),
+        or ``None`` (the defaults)."""
+        self.settings = settings = _ppo_settings(settings)
         if settings.seed is not None:
             torch.manual_seed(settings.seed)
         self._rng = np.random.default_rng(settings.seed)
@@ -205,18 +93,15 @@ class Trainer:
         return self.net.n_actions
 
     @classmethod
-    def from_model(cls, model: LoadedModel, settings: TrainerSettings | None = None) -> Trainer:
-        """Continue training a published model (its layer sizes win over ``settings``)."""
+    def from_model(cls, model: LoadedModel, settings: Any = None) -> Trainer:
+        """Continue training a published model (its layer sizes win over ``settings``,
+        which are as the constructor takes them)."""
         meta = model.meta
-        settings = settings or TrainerSettings()
+        settings = _ppo_settings(settings)
         # The network's shape is the model's: read from its arrays, whatever the meta says.
-        hidden, i = [], 0
-        while f"pi.w{i + 1}" in model.arrays:
-            hidden.append(int(np.shape(model.arrays[f"pi.w{i}"])[1]))
-            i += 1
         settings = dataclasses.replace(
             settings,
-            hidden_sizes=tuple(hidden),
+            hidden_sizes=layout.hidden_sizes(model.arrays),
             activation=meta.activation or settings.activation,
         )
         trainer = cls(meta.obs_dim, meta.n_actions, settings)
@@ -225,14 +110,12 @@ class Trainer:
 
     # ------------------------------------------------------------------ state
 
-    def load_weights(self, arrays: dict[str, np.ndarray]) -> None:
+    def load_weights(self, arrays: Mapping[str, np.ndarray]) -> None:
         """Take the weights and observation statistics of a model of the same shape (a
         published model continued, or the collapse guard's way back to a better version).
         The optimiser's moments stay."""
         self.net.load_arrays(arrays)
-        self.obs_rms.mean = np.asarray(arrays["obs_mean"], dtype=np.float64)
-        self.obs_rms.var = np.asarray(arrays["obs_var"], dtype=np.float64)
-        self.obs_rms.count = float(arrays.get("obs_count", np.array(0.0)))
+        self.obs_rms.mean, self.obs_rms.var, self.obs_rms.count = layout.obs_statistics(arrays)
 
     @property
     def learning_rate(self) -> float:
@@ -288,15 +171,15 @@ class Trainer:
         value is not finite: such a model is never published."""
         arrays = self.net.export()
         with np.errstate(over="ignore"):
-            arrays["obs_mean"] = self.obs_rms.mean.astype(np.float32)
-            arrays["obs_var"] = self.obs_rms.var.astype(np.float32)
-        arrays["obs_count"] = np.array(self.obs_rms.count)
+            arrays[layout.OBS_MEAN] = self.obs_rms.mean.astype(np.float32)
+            arrays[layout.OBS_VAR] = self.obs_rms.var.astype(np.float32)
+        arrays[layout.OBS_COUNT] = np.array(self.obs_rms.count)
         for name, values in arrays.items():
             if not np.isfinite(values).all():
                 raise NonFiniteTrainingError(f"model array {name!r} is not finite")
         return arrays
 
-    def meta(self, **fields) -> ModelMeta:
+    def meta(self, **fields: Any) -> ModelMeta:
         """The model meta of the current network (version set by the model store)."""
         hyper = dataclasses.asdict(self.settings)
         hyper["hidden_sizes"] = list(hyper["hidden_sizes"])
@@ -312,6 +195,7 @@ class Trainer:
         return dataclasses.replace(base, **fields)
 
     def normalize(self, states: np.ndarray) -> torch.Tensor:
+        """States ``[B, obs_dim]`` as the network takes them (float32, clipped)."""
         mean = self.obs_rms.mean.astype(np.float32)
         inv_std = (1.0 / np.sqrt(self.obs_rms.var + OBS_EPS)).astype(np.float32)
         x = np.clip((states.astype(np.float32) - mean) * inv_std, -OBS_CLIP, OBS_CLIP)
@@ -347,106 +231,126 @@ class Trainer:
         should_stop: Callable[[], bool],
     ) -> TrainMetrics:
         started = time.perf_counter()
-        s = self.settings
-        if s.normalize_obs:
-            for ep in episodes:
-                for lo in range(0, ep.length, s.max_piece_steps):
-                    self.obs_rms.update(ep.states[lo : lo + s.max_piece_steps].astype(np.float64))
-            if not (np.isfinite(self.obs_rms.var).all() and np.isfinite(self.obs_rms.mean).all()):
-                raise NonFiniteTrainingError("observation statistics are not finite")
-        obs, actions, start_logp, behaviour_logp, targets, advantages = self._prepare(
-            [*episodes, *replay], should_stop
-        )
-        n = obs.shape[0]
+        if self.settings.normalize_obs:
+            self._update_obs_statistics(episodes)
+        batch = self._prepare([*episodes, *replay], should_stop)
+        surrogate = self._surrogate(batch)
+        totals, n_updates = self._epochs(batch, surrogate, should_stop)
+        n = batch.obs.shape[0]
         n_replayed = sum(ep.length for ep in replay)
-        # Decoupled PPO (Hilton et al. 2021): the surrogate is weighted by the importance
-        # weight of the proximal policy (the policy at the start of this batch) to the
-        # behaviour policy, truncated at rho_bar as V-trace truncates it (IMPALA), and the
-        # ratio is clipped against the proximal policy. On-policy the weight is 1: PPO.
-        behaviour_ratio = (start_logp - behaviour_logp).exp()
-        weights = behaviour_ratio.clamp(max=s.rho_bar)
-        ratio_mean = float(behaviour_ratio.mean())
-        # Advantages centred with the same weights (as GePPO centres them), scaled to unit
-        # std; a single sample has no std and is used as it is (as Stable-Baselines3 does).
-        adv = advantages
-        if n > 1:
-            centre = (weights * advantages).sum() / weights.sum().clamp(min=1e-8)
-            adv = (advantages - centre) / (advantages.std() + 1e-8)
-        totals = np.zeros(6)  # loss, pg, vf, entropy, kl, clipfrac
-        n_updates = 0
-        # Like Stable-Baselines3: stop the batch's epochs once a minibatch's KL to the
-        # starting policy passes 1.5 x target_kl (that minibatch is not applied).
-        stop_kl = None if s.target_kl is None else 1.5 * s.target_kl
-        stopped_early = False
-        for _ in range(s.n_epochs):
-            order = torch.from_numpy(self._rng.permutation(n))
-            for start in range(0, n, s.minibatch_size):
-                if should_stop():
-                    raise TrainingStopped("training stopped: the batch goes back to buffer/")
-                idx = order[start : start + s.minibatch_size]
-                logits, values = self.net(obs[idx])
-                if not torch.isfinite(logits).all():
-                    raise NonFiniteTrainingError("the policy's logits are not finite")
-                log_probs = torch.log_softmax(logits, dim=-1)
-                logp = log_probs.gather(1, actions[idx, None]).squeeze(1)
-                log_ratio = logp - start_logp[idx]
-                ratio = log_ratio.exp()
-                with torch.no_grad():
-                    kl = ((ratio - 1) - log_ratio).mean().item()
-                    clipped = ((ratio - 1).abs() > s.clip_range).float().mean().item()
-                if stop_kl is not None and kl > stop_kl:
-                    stopped_early = True
-                    break
-                pg1 = -adv[idx] * ratio
-                pg2 = -adv[idx] * ratio.clamp(1 - s.clip_range, 1 + s.clip_range)
-                policy_loss = (weights[idx] * torch.max(pg1, pg2)).mean()
-                value_loss = (values - targets[idx]).pow(2).mean()
-                entropy = -(log_probs.exp() * log_probs).sum(-1).mean()
-                loss = policy_loss + s.vf_coef * value_loss - s.ent_coef * entropy
-                if not torch.isfinite(loss):
-                    raise NonFiniteTrainingError(f"the loss is {loss.item()}")
-                self.optimizer.zero_grad()
-                loss.backward()
-                grad_norm = nn.utils.clip_grad_norm_(
-                    self.net.parameters(), s.max_grad_norm, foreach=True
-                )
-                if not torch.isfinite(grad_norm):
-                    raise NonFiniteTrainingError(f"the gradient norm is {grad_norm.item()}")
-                self.optimizer.step()
-                totals += [
-                    loss.item(),
-                    policy_loss.item(),
-                    value_loss.item(),
-                    entropy.item(),
-                    kl,
-                    clipped,
-                ]
-                n_updates += 1
-            if stopped_early:
-                break
-        with torch.no_grad():
-            _, values = self.net(obs)
-        # Population variances, as SB3's explained_variance (np.var) takes them.
-        var_y = targets.var(correction=0).item()
-        explained = (
-            float("nan") if var_y == 0 else 1 - (targets - values).var(correction=0).item() / var_y
-        )
         means = totals / max(n_updates, 1)
         return TrainMetrics(
-            loss=float(means[0]),
-            policy_loss=float(means[1]),
-            value_loss=float(means[2]),
-            entropy=float(means[3]),
-            approx_kl=float(means[4]),
-            clip_fraction=float(means[5]),
-            explained_variance=explained,
-            ratio_mean=ratio_mean,
+            loss=float(means[_LOSS]),
+            policy_loss=float(means[_POLICY]),
+            value_loss=float(means[_VALUE]),
+            entropy=float(means[_ENTROPY]),
+            approx_kl=float(means[_KL]),
+            clip_fraction=float(means[_CLIPPED]),
+            explained_variance=self._explained_variance(batch),
+            ratio_mean=surrogate.ratio_mean,
             n_samples=n - n_replayed,
             n_episodes=len(episodes),
             n_replayed_samples=n_replayed,
             n_updates=n_updates,
             train_time_s=time.perf_counter() - started,
         )
+
+    def _update_obs_statistics(self, episodes: Sequence[Episode]) -> None:
+        """Merge the new episodes' states (replayed ones were counted when new)."""
+        step = self.settings.max_piece_steps
+        for ep in episodes:
+            for lo in range(0, ep.length, step):
+                self.obs_rms.update(ep.states[lo : lo + step].astype(np.float64))
+        if not (np.isfinite(self.obs_rms.var).all() and np.isfinite(self.obs_rms.mean).all()):
+            raise NonFiniteTrainingError("observation statistics are not finite")
+
+    def _surrogate(self, batch: PreparedBatch) -> Surrogate:
+        # Decoupled PPO (Hilton et al. 2021): the surrogate is weighted by the importance
+        # weight of the proximal policy (the policy at the start of this batch) to the
+        # behaviour policy, truncated at rho_bar as V-trace truncates it (IMPALA), and the
+        # ratio is clipped against the proximal policy. On-policy the weight is 1: PPO.
+        behaviour_ratio = (batch.start_logp - batch.behaviour_logp).exp()
+        weights = behaviour_ratio.clamp(max=self.settings.rho_bar)
+        # Advantages centred with the same weights (as GePPO centres them), scaled to unit
+        # std; a single sample has no std and is used as it is (as Stable-Baselines3 does).
+        advantages = batch.advantages
+        if batch.obs.shape[0] > 1:
+            centre = (weights * advantages).sum() / weights.sum().clamp(min=1e-8)
+            advantages = (advantages - centre) / (advantages.std() + 1e-8)
+        return Surrogate(weights, advantages, float(behaviour_ratio.mean()))
+
+    def _epochs(
+        self, batch: PreparedBatch, surrogate: Surrogate, should_stop: Callable[[], bool]
+    ) -> tuple[np.ndarray, int]:
+        """``n_epochs`` passes of shuffled minibatches: the summed figures of the applied
+        minibatches (see ``_LOSS``...) and how many were applied."""
+        s = self.settings
+        n = batch.obs.shape[0]
+        totals = np.zeros(6)
+        n_updates = 0
+        for _ in range(s.n_epochs):
+            order = torch.from_numpy(self._rng.permutation(n))
+            for start in range(0, n, s.minibatch_size):
+                if should_stop():
+                    raise TrainingStopped(_STOPPED)
+                figures = self._step(batch, surrogate, order[start : start + s.minibatch_size])
+                if figures is None:  # target_kl reached: the batch's epochs end here
+                    return totals, n_updates
+                totals += figures
+                n_updates += 1
+        return totals, n_updates
+
+    def _step(
+        self, batch: PreparedBatch, surrogate: Surrogate, idx: torch.Tensor
+    ) -> list[float] | None:
+        """One gradient step on the samples ``idx``: its figures, or ``None`` (and no step)
+        once the KL to the starting policy passes 1.5 x ``target_kl`` (as SB3 does)."""
+        s = self.settings
+        logits, values = self.net(batch.obs[idx])
+        if not torch.isfinite(logits).all():
+            raise NonFiniteTrainingError("the policy's logits are not finite")
+        log_probs = torch.log_softmax(logits, dim=-1)
+        logp = log_probs.gather(1, batch.actions[idx, None]).squeeze(1)
+        log_ratio = logp - batch.start_logp[idx]
+        ratio = log_ratio.exp()
+        with torch.no_grad():
+            kl = ((ratio - 1) - log_ratio).mean().item()
+            clipped = ((ratio - 1).abs() > s.clip_range).float().mean().item()
+        if s.target_kl is not None and kl > 1.5 * s.target_kl:
+            return None
+        adv = surrogate.advantages[idx]
+        pg1 = -adv * ratio
+        pg2 = -adv * ratio.clamp(1 - s.clip_range, 1 + s.clip_range)
+        policy_loss = (surrogate.weights[idx] * torch.max(pg1, pg2)).mean()
+        value_loss = (values - batch.targets[idx]).pow(2).mean()
+        entropy = -(log_probs.exp() * log_probs).sum(-1).mean()
+        loss = policy_loss + s.vf_coef * value_loss - s.ent_coef * entropy
+        self._apply(loss)
+        return [loss.item(), policy_loss.item(), value_loss.item(), entropy.item(), kl, clipped]
+
+    def _apply(self, loss: torch.Tensor) -> None:
+        """Back-propagate ``loss`` and take an Adam step, unless a number is not finite."""
+        if not torch.isfinite(loss):
+            raise NonFiniteTrainingError(f"the loss is {loss.item()}")
+        self.optimizer.zero_grad()
+        loss.backward()
+        grad_norm = nn.utils.clip_grad_norm_(
+            self.net.parameters(), self.settings.max_grad_norm, foreach=True
+        )
+        if not torch.isfinite(grad_norm):
+            raise NonFiniteTrainingError(f"the gradient norm is {grad_norm.item()}")
+        self.optimizer.step()
+
+    @torch.no_grad()
+    def _explained_variance(self, batch: PreparedBatch) -> float:
+        """How much of the targets' variance the value net explains after the update."""
+        _, values = self.net(batch.obs)
+        targets = batch.targets
+        # Population variances, as SB3's explained_variance (np.var) takes them.
+        var_y = targets.var(correction=0).item()
+        if var_y == 0:
+            return float("nan")
+        return 1 - (targets - values).var(correction=0).item() / var_y
 
     @torch.no_grad()
     def _prepare(
@@ -459,13 +363,13 @@ class Trainer:
         before its episode does bootstraps from the value of the next state, as a game
         cut short by a time limit would.
         """
-        s = self.settings
+        step = self.settings.max_piece_steps
         pieces = []
         for ep in episodes:
-            for lo in range(0, ep.length, s.max_piece_steps):
+            for lo in range(0, ep.length, step):
                 if should_stop is not None and should_stop():
-                    raise TrainingStopped("training stopped: the batch goes back to buffer/")
-                pieces.append(self._prepare_piece(ep, lo, min(lo + s.max_piece_steps, ep.length)))
+                    raise TrainingStopped(_STOPPED)
+                pieces.append(self._prepare_piece(ep, lo, min(lo + step, ep.length)))
         obs, actions, logp, behaviour, targets, advantages = (
             np.concatenate(column) for column in zip(*pieces, strict=True)
         )
@@ -497,21 +401,23 @@ class Trainer:
         values = values_t.numpy().astype(np.float64)
         # Seed files have no logp: on-policy, ratio 1.
         mu = ep.logp[lo:hi] if ep.logp is not None else current_logp
-        if hi < ep.length:  # cut here: bootstrap from the next state's value
-            bootstrap = float(self.net.vf(self.normalize(ep.states[hi : hi + 1]))[0, 0])
-        elif ep.terminated:
-            bootstrap = 0.0
-        elif ep.last_state is not None:
-            bootstrap = float(self.net.vf(self.normalize(ep.last_state[None]))[0, 0])
-        else:  # cut short with no last state: the last value is the best guess we have
-            bootstrap = float(values[-1])
         targets, advantages = vtrace(
             ep.rewards[lo:hi].astype(np.float64),
             values,
-            bootstrap,
+            self._bootstrap(ep, hi, values),
             current_logp.astype(np.float64) - mu,
             s.gamma,
             s.gae_lambda,
             s.rho_bar,
         )
         return obs.numpy(), actions.numpy(), current_logp, mu, targets, advantages
+
+    def _bootstrap(self, ep: Episode, hi: int, values: np.ndarray) -> float:
+        """The value after a piece ending at step ``hi`` (``values``: the piece's own)."""
+        if hi < ep.length:  # cut here: bootstrap from the next state's value
+            return float(self.net.vf(self.normalize(ep.states[hi : hi + 1]))[0, 0])
+        if ep.terminated:
+            return 0.0
+        if ep.last_state is not None:
+            return float(self.net.vf(self.normalize(ep.last_state[None]))[0, 0])
+        return float(values[-1])  # cut short with no last state: the best guess we have
