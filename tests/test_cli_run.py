@@ -6,6 +6,7 @@ process left behind by any of it."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import queue
@@ -27,7 +28,7 @@ from bgtrain import LearnerLock, ModelStore, TrainingRoot, load_episode
 from bgtrain.errors import BgtrainError
 from bgtrain.game.gymnasium_games import make_env
 
-from .helpers import assert_no_stray_process, group_members
+from .helpers import assert_no_stray_process, bgtrain_argv, group_members
 
 REPO = Path(__file__).resolve().parent.parent
 GAME_NAME = re.compile(r"^game_\d{8}_\d{6}_\d{3}_a\d+_(Victory|Defeat)\.npz$")
@@ -39,17 +40,13 @@ posix_only = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals a
 # --------------------------------------------------------------------------- processes
 
 
-def bgtrain_command(*args: str | Path) -> list[str]:
-    return [sys.executable, "-m", "bgtrain", *map(str, args)]
-
-
 class Bgtrain:
     """One ``bgtrain`` process in its own session; a thread reads its stdout line by line."""
 
     def __init__(self, *args: str | Path, cwd: Path, env: dict[str, str] | None = None) -> None:
         self._stderr = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            bgtrain_command(*args),
+            bgtrain_argv(*args),
             cwd=cwd,
             env=env,
             stdout=subprocess.PIPE,
@@ -730,6 +727,106 @@ def test_a_game_with_a_negative_threshold_stops_when_solved(tmp_path, start):
 def test_evaluations_start_half_way_to_the_threshold_whatever_its_sign(
     mean, lowest, threshold, near
 ):
-    from bgtrain.runner.session import half_way
+    from bgtrain.runner.evaluations import half_way
 
     assert half_way(mean, lowest, threshold) is near
+
+
+# --------------------------------------------------------------------------- settings, one source
+
+
+#: A value other than the default for every run setting: its flag, and its TOML value.
+RUN_VALUES = {
+    "env": (["--env", "Acrobot-v1"], '"Acrobot-v1"', "Acrobot-v1"),
+    "actors": (["--actors", "3"], "3", 3),
+    "root": (["--root", "elsewhere"], '"elsewhere"', Path("elsewhere")),
+    "games": (["--games", "7"], "7", 7),
+    "minutes": (["--minutes", "1.5"], "1.5", 1.5),
+    "until_solved": (["--no-until-solved"], "false", False),
+    "eval_episodes": (["--eval-episodes", "4"], "4", 4),
+    "eval_every_steps": (["--eval-every-steps", "100"], "100", 100),
+    "seed": (["--seed", "9"], "9", 9),
+    "max_waiting": (["--max-waiting", "0"], "0", 0),
+    "max_game_steps": (["--max-game-steps", "50"], "50", 50),
+    "spare_actor": (["--no-spare-actor"], "false", False),
+}
+
+
+def run_args(*flags: str):
+    from bgtrain.cli import build_parser
+
+    return build_parser().parse_args(["run", *flags])
+
+
+def test_every_run_setting_has_a_value_here():
+    """A setting added to RunConfig without a row here (and so perhaps without a flag or
+    a TOML key) fails."""
+    from bgtrain.runner.settings import NESTED, RunConfig
+
+    assert list(RUN_VALUES) == [f.name for f in dataclasses.fields(RunConfig)][: -len(NESTED)]
+    assert [f.name for f in dataclasses.fields(RunConfig)][-len(NESTED) :] == list(NESTED)
+
+
+@pytest.mark.parametrize("name", list(RUN_VALUES))
+def test_every_run_setting_is_a_flag_and_a_key_of_the_run_table(tmp_path, name):
+    from bgtrain.cli.run import config_from_args
+    from bgtrain.runner.settings import RunConfig
+
+    flags, toml_value, value = RUN_VALUES[name]
+    assert getattr(RunConfig(), name) != value
+    assert getattr(config_from_args(run_args(*flags)), name) == value
+    config = tmp_path / "bgtrain.toml"
+    config.write_text(f"[run]\n{name} = {toml_value}\n", encoding="utf-8")
+    assert getattr(config_from_args(run_args("--config", str(config))), name) == value
+
+
+def test_a_run_flag_out_of_range_is_a_usage_error_naming_the_flag(capsys):
+    with pytest.raises(SystemExit) as exc:
+        run_args("--eval-episodes", "0")
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "bgtrain run: error: argument --eval-episodes: must be at least 1, got 0"
+    )
+
+
+def test_the_starcraft_flags_are_the_sc2_run_settings():
+    from bgtrain.cli.run import sc2_config_from_args
+    from bgtrain.runner.settings import DEFAULT_BOT, Sc2RunConfig
+
+    defaults = sc2_config_from_args(run_args("--game", "sc2"))
+    assert defaults == dataclasses.replace(Sc2RunConfig(), learner=defaults.learner)
+    assert defaults.bot == DEFAULT_BOT and defaults.race == "Random"
+    given = sc2_config_from_args(
+        run_args(
+            "--game", "sc2", "--map", "AcropolisLE", "--difficulty", "Hard", "--race", "Zerg",
+            "--bot", "my_bots:Zerg", "--max_games", "3", "--seed", "5", "--root", "r",
+        )
+    )  # fmt: skip
+    assert (given.map, given.difficulty, given.race, given.bot) == (
+        "AcropolisLE", "Hard", "Zerg", "my_bots:Zerg",
+    )  # fmt: skip
+    assert (given.games, given.seed, given.root) == (3, 5, Path("r"))
+    assert given.learner.verbose is False  # as under a Gymnasium run
+
+
+def test_readme_tables_of_the_run_settings_are_the_settings():
+    from bgtrain.runner.settings import run_settings_table, sc2_settings_table
+
+    readme = (REPO / "README.md").read_text("utf-8")
+    assert run_settings_table() in readme
+    assert sc2_settings_table() in readme
+
+
+def test_the_library_run_logs_its_lines_instead_of_printing(tmp_path, capsys, caplog):
+    """The CLI passes print; a Run made in Python without a console logs."""
+    import logging
+
+    from bgtrain.cli.run import config_from_args
+    from bgtrain.runner.session import Run
+
+    config = config_from_args(run_args("--root", str(tmp_path / "root")))  # with its preset
+    with caplog.at_level(logging.INFO, logger="bgtrain.runner.session"):
+        Run(config).announce_preset()
+    assert capsys.readouterr().out == ""
+    logged = [r.getMessage() for r in caplog.records]
+    assert len(logged) == 1 and logged[0].startswith("[INFO] Settings preset for CartPole-v1: ")

@@ -10,9 +10,12 @@ import asyncio
 import hashlib
 import lzma
 import math
+import multiprocessing
 import os
 import pickle
 import re
+import shutil
+import signal
 import subprocess
 import sys
 from collections import Counter
@@ -47,6 +50,8 @@ from bgtrain.integrations.sc2 import (
 from bgtrain.integrations.sc2.game import DEFAULT_BOT, LADDER_MAPS, load_bot_class
 from bgtrain.store.episode import Episode
 
+from .helpers import bgtrain_cli, cli_env
+
 REPO = Path(__file__).resolve().parent.parent
 #: The recorded states ship with the tests (MIT, from burnysc2; see its README).
 SC2_DATA = REPO / "tests" / "data" / "sc2"
@@ -66,16 +71,6 @@ WORKERS = {UnitTypeId.SCV.value, UnitTypeId.DRONE.value}
 #: Units added to a recorded state that are copied from its town hall, not from a worker.
 STRUCTURES = frozenset({UnitTypeId.COMMANDCENTER, UnitTypeId.HATCHERY, UnitTypeId.SPAWNINGPOOL})
 CLI_TIMEOUT_S = 120
-
-
-def bgtrain(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "bgtrain", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=CLI_TIMEOUT_S,
-        env=env,
-    )
 
 
 # --------------------------------------------------------------------------- real game states
@@ -438,13 +433,15 @@ def test_victory_and_defeat_are_saved_checked_and_trained_on(tmp_path: Path) -> 
     assert ep.rewards[-1] == pytest.approx(-5.0)  # the same last state: the defeat alone
     assert ep.rewards[:-1].tolist() == pytest.approx([0.3, -0.1, 0.5, -0.8])
 
-    checked = bgtrain("check", *files, "--obs-dim", "15", "--n-actions", "5")
+    checked = bgtrain_cli("check", *files, "--obs-dim", "15", "--n-actions", "5", cwd=tmp_path)
 
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "2 OK, 0 bad" in checked.stdout
     assert "Victory" in checked.stdout and "Defeat" in checked.stdout
 
-    learned = bgtrain("learn", "--root", root.path, "--exit-when-idle", "--n-epochs", "2")
+    learned = bgtrain_cli(
+        "learn", "--root", root.path, "--exit-when-idle", "--n-epochs", "2", cwd=tmp_path
+    )
 
     assert learned.returncode == 0, learned.stdout + learned.stderr
     model = ModelStore(root).load()
@@ -595,9 +592,9 @@ def test_a_second_game_that_skipped_learning_bots_on_start_is_refused_loudly(
 
 
 def publish_model(root: TrainingRoot, obs_dim: int = 15, n_actions: int = 5) -> int:
-    from bgtrain.learn.algorithms.ppo import Trainer
+    from bgtrain.learn import algorithms
 
-    trainer = Trainer(obs_dim, n_actions)
+    trainer = algorithms.create(None, obs_dim, n_actions)
     return ModelStore(root).publish(trainer.export(), trainer.meta()).version
 
 
@@ -789,10 +786,12 @@ def test_zerg_bot_plays_a_game_through_the_burnysc2_hooks(tmp_path: Path, zerg_b
 
 
 def test_run_sc2_without_the_game_says_what_to_do(tmp_path: Path) -> None:
-    env = {**os.environ, "SC2PATH": str(tmp_path / "no-game-here")}
+    env = cli_env(SC2PATH=str(tmp_path / "no-game-here"))
     root = tmp_path / "root"
 
-    result = bgtrain("run", "--game", "sc2", "--root", root, "--games", "1", env=env)
+    result = bgtrain_cli(
+        "run", "--game", "sc2", "--root", root, "--games", "1", cwd=tmp_path, env=env
+    )
 
     assert result.returncode == 1
     lines = result.stderr.splitlines()
@@ -851,3 +850,150 @@ def test_sc2_run_settings_are_refused_before_the_game_starts(setting, value, mes
     with pytest.raises(SettingsError) as refused:
         Sc2RunConfig(**{setting: value})
     assert str(refused.value) == f"setting '{setting}' {message}"
+
+
+# --------------------------------------------------------------------------- the runner's wiring
+
+
+class RecordedGames:
+    """The games of ``run_sc2`` without StarCraft II: each puts the bot into a real
+    recorded game state (of the map asked for), plays two decisions and ends it with a
+    victory, as burnysc2 would; ``interrupt_in_game`` sends SIGINT to this process in
+    the middle of that game, as a user's Ctrl+C."""
+
+    def __init__(self, interrupt_in_game: int | None = None) -> None:
+        self.interrupt_in_game = interrupt_in_game
+        self.asked: list[tuple[str, str, str]] = []
+
+    def check(self) -> None:
+        """The game is "installed": these games need none."""
+
+    def play(self, bot: LearningBot, map_name: str, race: str, difficulty: str) -> None:
+        self.asked.append((map_name, race, difficulty))
+        recorded = load_recorded(map_name)
+        play_game(bot, recorded, [(0.0, 50)], result=None)
+        if len(self.asked) == self.interrupt_in_game:
+            signal.raise_signal(signal.SIGINT)  # the handler runs before this returns
+        play_game_end(bot, recorded)
+
+
+def play_game_end(bot: LearningBot, recorded: Recorded) -> None:
+    later = changed(recorded.observation, seconds=5.0, minerals=60)
+    bot._prepare_step(GameState(later), recorded.game_info)
+    asyncio.run(bot.on_step(1))
+    asyncio.run(bot.on_end(Result.Victory))
+
+
+def sc2_config(root: Path, games: int) -> Any:
+    from bgtrain.integrations.sc2.game import Sc2RunConfig
+    from bgtrain.learn.settings import LearnerSettings
+
+    return Sc2RunConfig(
+        root=root,
+        bot="bgtrain.integrations.sc2.bot:LearningBot",
+        games=games,
+        map="AbyssalReefLE",
+        difficulty="Easy",
+        race="Terran",
+        learner=LearnerSettings(n_epochs=1, verbose=False, seed=1),
+    )
+
+
+def assert_the_learner_let_go(root: TrainingRoot) -> None:
+    from bgtrain import LearnerLock
+
+    assert multiprocessing.active_children() == []  # the learner process is gone
+    LearnerLock(root.path).acquire().release()
+
+
+def test_run_sc2_plays_its_games_beside_the_learner_the_engine_started(tmp_path: Path) -> None:
+    from bgtrain.integrations.sc2.game import run_sc2
+
+    root = TrainingRoot(tmp_path / "root")
+    games, lines = RecordedGames(), []
+
+    assert run_sc2(sc2_config(root.path, games=2), lines.append, games=games) == 0
+
+    assert games.asked == [("AbyssalReefLE", "Terran", "Easy")] * 2
+    assert lines[:6] == [
+        "[OK] Background parallel learner initialized and started",
+        "[INFO] Experience replay training will run in background",
+        f"[INFO] Monitoring directory: {root.buffer}",
+        "[SELECTED] Map: AbyssalReefLE",
+        "[SELECTED] Opponent Race: Terran",
+        "[SELECTED] Difficulty: Easy",
+    ]
+    completed = [line for line in lines if line.startswith("[GAME #")]
+    assert [line.split(" (")[0] for line in completed] == [
+        "[GAME #1] COMPLETED",
+        "[GAME #2] COMPLETED",
+    ]
+    saved = [p for p in root.data.rglob("*.npz") if not p.name.startswith(".")]
+    assert len(saved) == 2 and all(p.name.endswith("_Victory.npz") for p in saved)
+    assert_the_learner_let_go(root)
+
+
+def test_the_first_interrupt_ends_the_game_as_cut_short_and_stops_run_sc2(
+    tmp_path: Path,
+) -> None:
+    from bgtrain.integrations.sc2.game import run_sc2
+
+    root = TrainingRoot(tmp_path / "root")
+    games, lines = RecordedGames(interrupt_in_game=2), []
+    before = signal.getsignal(signal.SIGINT)
+
+    assert run_sc2(sc2_config(root.path, games=5), lines.append, games=games) == 0
+
+    assert len(games.asked) == 2  # no third game
+    assert "\n[STOP] Training stopped by user." in lines
+    assert not any(line.startswith("[GAME #2]") for line in lines)
+    saved = [p for p in root.data.rglob("*.npz") if not p.name.startswith(".")]
+    episodes = [load_episode(p, obs_dim=15, n_actions=5) for p in saved]  # trained or not
+    assert sorted((ep.meta["outcome"], ep.terminated) for ep in episodes) == [
+        ("Tie", False),
+        ("Victory", True),
+    ]
+    cut = next(ep for ep in episodes if not ep.terminated)
+    assert cut.meta["reason"] == "stopped by the user" and cut.last_state is not None
+    assert signal.getsignal(signal.SIGINT) is before  # the run's handler is gone
+    assert_the_learner_let_go(root)
+
+
+def test_run_sc2_says_why_its_learner_could_not_start_before_any_game(tmp_path: Path) -> None:
+    from bgtrain import LearnerLock
+    from bgtrain.errors import BgtrainError
+    from bgtrain.integrations.sc2.game import run_sc2
+
+    root = TrainingRoot(tmp_path / "root")
+    games, lines = RecordedGames(), []
+    with LearnerLock(root.path), pytest.raises(BgtrainError) as refused:
+        run_sc2(sc2_config(root.path, games=1), lines.append, games=games)
+
+    assert str(refused.value).startswith(f"another learner already holds {root.path} (pid ")
+    assert games.asked == [] and lines == []
+    assert multiprocessing.active_children() == []
+
+
+def test_the_default_bot_ships_in_the_package_not_in_the_examples(tmp_path: Path) -> None:
+    """It was found at ``parents[4]`` of game.py, the source checkout's examples/: a
+    package installed from a wheel has none. Here the package alone, copied as a wheel
+    installs it, resolves it."""
+    site = tmp_path / "site-packages"
+    shutil.copytree(
+        REPO / "src" / "bgtrain", site / "bgtrain", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    code = (
+        "import inspect; from bgtrain.integrations.sc2.game import DEFAULT_BOT, load_bot_class; "
+        "print(inspect.getfile(load_bot_class(DEFAULT_BOT)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT_S,
+        cwd=tmp_path,
+        env=cli_env(PYTHONPATH=str(site)),
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert Path(result.stdout.strip()) == site / "bgtrain" / "integrations" / "sc2" / "zerg_bot.py"

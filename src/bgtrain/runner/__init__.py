@@ -1,5 +1,8 @@
-"""Playing games beside the learner: the game loop, the fleet of game processes, the run.
+"""Playing games beside the learner: ``bgtrain run``.
 
-``actor`` is the game loop (numpy only), ``fleet`` runs it in processes behind a small
-interface, ``session`` wires games, learner, console and stop conditions together.
+``engine`` is the seam where the learner and the games run (:class:`LocalEngine`: processes
+on this machine) and the run's one interrupt handler; ``actor`` is a game process's loop
+(numpy only), ``fleet`` the local game processes, ``learner_process`` the learner's;
+``session`` follows a run (``accounting`` counts its reports, ``evaluations`` schedules
+greedy evaluations, ``console`` says it); ``settings`` declares the run's settings once.
 """

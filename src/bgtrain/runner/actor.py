@@ -38,6 +38,9 @@ PACING_POLL_S = 0.005
 #: How often a spare game process looks whether the learner idles (its heartbeat is
 #: rewritten every second: looking more often would only read the same file).
 SPARE_POLL_S = 0.1
+#: Game ``n`` of a seeded game process resets its game with ``seed + n * this`` (a prime:
+#: the processes' seeds are 1000 apart, see ``bgtrain.runner.session.actor_seed``).
+GAME_SEED_STRIDE = 7919
 
 
 class StopFlag(Protocol):
@@ -136,58 +139,19 @@ def play(config: ActorConfig, stop: StopFlag, slots: GameSlots, report: Any) -> 
     played = saved = 0
     try:
         while not stop.is_set() and _wait_for_room(config, stop, recorder, slots) and slots.take():
-            model = store.load_if_newer(policy.version)
-            if model is not None:
-                # A model of another shape (a root shared with another game, a rollback
-                # to a foreign model) would fail deep in numpy: refuse it by name.
-                check_model_fits(model.meta, info, config.root)
-                policy = Policy.from_model(model)
-                policy.seed(None if config.seed is None else config.seed + played)
-                recorder.policy_version = model.version
-            seed = None if config.seed is None else config.seed + 7919 * played
+            policy = _newest_policy(store, policy, info, config, recorder, played)
+            seed = None if config.seed is None else config.seed + GAME_SEED_STRIDE * played
             try:
                 game = _play_one(env, info, policy, recorder, stop, limit, seed)
             except GameStepError as exc:
-                length = recorder.discard()
                 played += 1
-                report.put(
-                    GameReport(
-                        config.actor_id,
-                        math.nan,
-                        length,
-                        policy.version,
-                        "Refused",
-                        False,
-                        time.time(),
-                        refused=str(exc),
-                    )
-                )
+                report.put(_refused(config, policy, recorder.discard(), exc))
                 continue
-            length = recorder.steps
-            if length == 0:
+            if recorder.steps == 0:
                 break
-            # Stopped mid-game, or past the step limit: saved all the same, as cut short,
-            # with its last state (the learner bootstraps from it).
-            outcome = outcome_of(game.total_reward, game.step_info, info.reward_threshold)
-            recorder.finish(
-                outcome,
-                terminated=game.terminated,
-                last_state=None if game.terminated else game.last_obs,
-                n_actions=info.n_actions,
-            )
+            report.put(_save(game, info, config, policy, recorder))
             played += 1
             saved += 1
-            report.put(
-                GameReport(
-                    config.actor_id,
-                    game.total_reward,
-                    length,
-                    policy.version,
-                    outcome,
-                    game.terminated,
-                    time.time(),
-                )
-            )
             saved -= _report_unsaved(recorder.take_failures(), config.actor_id, report)
     finally:
         try:
@@ -197,6 +161,70 @@ def play(config: ActorConfig, stop: StopFlag, slots: GameSlots, report: Any) -> 
             recorder.close()
             env.close()
     return saved
+
+
+def _newest_policy(
+    store: ModelStore,
+    policy: Policy | UniformPolicy,
+    info: GameInfo,
+    config: ActorConfig,
+    recorder: EpisodeRecorder,
+    played: int,
+) -> Policy | UniformPolicy:
+    """The policy of the newest model if one newer than ``policy``'s was published."""
+    model = store.load_if_newer(policy.version)
+    if model is None:
+        return policy
+    # A model of another shape (a root shared with another game, a rollback to a foreign
+    # model) would fail deep in numpy: refuse it by name.
+    check_model_fits(model.meta, info, config.root)
+    newest = Policy.from_model(model)
+    newest.seed(None if config.seed is None else config.seed + played)
+    recorder.policy_version = model.version
+    return newest
+
+
+def _refused(
+    config: ActorConfig, policy: Policy | UniformPolicy, length: int, exc: GameStepError
+) -> GameReport:
+    return GameReport(
+        config.actor_id,
+        math.nan,
+        length,
+        policy.version,
+        "Refused",
+        False,
+        time.time(),
+        refused=str(exc),
+    )
+
+
+def _save(
+    game: _Game,
+    info: GameInfo,
+    config: ActorConfig,
+    policy: Policy | UniformPolicy,
+    recorder: EpisodeRecorder,
+) -> GameReport:
+    """Hand the game to the recorder; a game stopped mid-way, or past the step limit, is
+    saved all the same, as cut short, with its last state (the learner bootstraps from it)."""
+    length = recorder.steps
+    outcome = outcome_of(game.total_reward, game.step_info, info.reward_threshold)
+    recorder.finish(
+        outcome,
+        terminated=game.terminated,
+        last_state=None if game.terminated else game.last_obs,
+        n_actions=info.n_actions,
+    )
+    return GameReport(
+        config.actor_id,
+        game.total_reward,
+        length,
+        policy.version,
+        outcome,
+        game.terminated,
+        time.time(),
+    )
 
 
 def _play_one(
@@ -264,7 +292,7 @@ def _learner_waits_for_games(root: Path, buffer: Path, recorder: EpisodeRecorder
     if recorder.pending or episode_entries(buffer):
         return False
     heartbeat = read_heartbeat(root)
-    return heartbeat is not None and heartbeat.get("state") == "idle"
+    return heartbeat is not None and heartbeat.state == "idle"
 
 
 def actor_process_main(config: ActorConfig, stop: Any, slots: Any, report: Any) -> None:

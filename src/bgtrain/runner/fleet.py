@@ -1,10 +1,8 @@
-"""The fleet of game processes, behind a small interface.
+"""The game processes of the local engine (:mod:`bgtrain.runner.engine`).
 
-A :class:`Fleet` starts N copies of the game loop (:func:`bgtrain.runner.actor.play`),
-hands them a stop flag and a shared game budget, and collects their game reports. The
-local fleet runs them as processes on this machine; a cluster engine can implement the
-same four methods to run the same loop elsewhere (its games write into the same
-training root, e.g. a shared folder).
+:class:`LocalFleet` starts N copies of the game loop (:func:`bgtrain.runner.actor.play`)
+as processes on this machine, hands them a stop flag and a shared game budget, and
+collects their reports.
 """
 
 from __future__ import annotations
@@ -13,32 +11,14 @@ import multiprocessing as mp
 import queue
 import time
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from bgtrain.runner.actor import ActorConfig, Report, actor_process_main
 
-
-class Fleet(Protocol):
-    def start(self, configs: Sequence[ActorConfig], max_games: int | None) -> None: ...
-
-    def reports(self, timeout: float) -> list[Report]:
-        """Reports that arrived (games, unsaved games, a game process's error), waiting
-        at most ``timeout`` for the first."""
-        ...
-
-    def stop(self, timeout: float) -> None:
-        """Ask every game to stop (a game in progress is saved as cut short) and wait."""
-        ...
-
-    def kill(self) -> None:
-        """Stop at once (second Ctrl+C): files already written stay whole."""
-        ...
-
-    def pids(self) -> list[int]:
-        """The game processes' ids on this machine (their temp files carry them)."""
-        ...
-
-    def alive(self) -> int: ...
+#: After a stop's timeout, or a kill, this long for each process told to go.
+EXIT_TIMEOUT_S = 5.0
+#: How long one wait for reports lasts while a stop waits for the games to end.
+STOP_DRAIN_S = 0.05
 
 
 class _Slots:
@@ -96,19 +76,22 @@ class LocalFleet:
         return out
 
     def reports(self, timeout: float) -> list[Report]:
+        """Reports that arrived, waiting at most ``timeout`` for the first."""
         late, self._late = self._late, []
         return late + self._drain(0 if late else timeout)
 
     def stop(self, timeout: float) -> None:
+        """Ask every game to stop (a game in progress is saved as cut short) and wait at
+        most ``timeout`` s before terminating; the reports stay readable."""
         self._stop.set()
         deadline = time.monotonic() + timeout
         # Drain while waiting: a process cannot exit until its queued reports are read.
         while self.alive() and time.monotonic() < deadline:
-            self._late += self._drain(0.05)
+            self._late += self._drain(STOP_DRAIN_S)
         for proc in self._procs:
             if proc.is_alive():
                 proc.terminate()
-            proc.join(5)
+            proc.join(EXIT_TIMEOUT_S)
         self._late += self._drain(0)
 
     def kill(self) -> None:
@@ -119,10 +102,12 @@ class LocalFleet:
             if proc.is_alive():
                 proc.kill()
         for proc in self._procs:
-            proc.join(5)
+            proc.join(EXIT_TIMEOUT_S)
 
     def alive(self) -> int:
+        """How many game processes still run."""
         return sum(proc.is_alive() for proc in self._procs)
 
     def pids(self) -> list[int]:
+        """The game processes' ids (their temp files carry them)."""
         return [proc.pid for proc in self._procs if proc.pid is not None]

@@ -1,25 +1,47 @@
 """``bgtrain run --game sc2``: real games against the built-in AI, one after another, with
-the learner in its own process beside them (burnysc2's ``run_game``)."""
+the learner beside them.
+
+burnysc2's ``run_game`` plays each game in this process (:class:`BurnySc2`); the learner
+runs where the engine puts it (:mod:`bgtrain.runner.engine`: its start and its error
+handshake, its stop), and Ctrl+C or SIGTERM go through the engine's one interrupt
+handler: the first ends the game in progress (saved as cut short) and stops cleanly,
+the second quits at once.
+"""
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
-import multiprocessing as mp
+import logging
 import os
 import random
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
-from bgtrain.common.settings import at_least, check_settings, checked, non_empty, one_of
 from bgtrain.errors import BgtrainError
 from bgtrain.integrations.sc2.bot import LearningBot
-from bgtrain.learn.settings import SEED_RANGE, LearnerSettings
-from bgtrain.runner.learner_process import learner_process_main
+from bgtrain.runner.console import STATISTICS_EVERY_GAMES, Console, learner_started_lines
+from bgtrain.runner.engine import Engine, Interrupts, LocalEngine, interrupts
+from bgtrain.runner.settings import ALL_DIFFICULTIES, DEFAULT_BOT, RACES, Sc2RunConfig
 from bgtrain.store.counters import read_counters
 from bgtrain.store.models import ModelStore
-from bgtrain.store.root import DEFAULT_ROOT, TrainingRoot
+from bgtrain.store.root import TrainingRoot
+
+__all__ = [
+    "ALL_DIFFICULTIES",
+    "DEFAULT_BOT",
+    "LADDER_MAPS",
+    "RACES",
+    "BurnySc2",
+    "Sc2Games",
+    "Sc2RunConfig",
+    "StarCraftNotFoundError",
+    "find_starcraft",
+    "load_bot_class",
+    "run_sc2",
+]
+
+logger = logging.getLogger(__name__)
 
 #: Ladder maps of the recorded observations (bgtrain's tests use their real states).
 LADDER_MAPS = (
@@ -36,9 +58,6 @@ DIFFICULTIES = ("Easy", "Medium")
 #: A run stops with an error after this many failed games in a row (a missing map, a
 #: broken install): one failure is survived, as the seed's crashes at auto-surrender.
 MAX_FAILURES_IN_A_ROW = 3
-RACES = ("Random", "Terran", "Protoss", "Zerg")
-REPO = Path(__file__).resolve().parents[4]
-DEFAULT_BOT = f"{REPO / 'examples' / 'sc2_zerg_bot.py'}:ZergBot"
 
 
 class StarCraftNotFoundError(BgtrainError):
@@ -70,7 +89,12 @@ def find_starcraft() -> Path:
 
 
 def load_bot_class(spec: str) -> type[LearningBot]:
-    """``path/to/file.py:Class`` or ``package.module:Class``."""
+    """``path/to/file.py:Class`` or ``package.module:Class``.
+
+    Raises:
+        BgtrainError: the spec is malformed, the file is missing, or the class is not a
+            :class:`LearningBot` subclass.
+    """
     target, _, name = spec.rpartition(":")
     if not target or not name:
         raise BgtrainError(f"--bot must be FILE.py:Class or module:Class, got {spec!r}")
@@ -88,108 +112,130 @@ def load_bot_class(spec: str) -> type[LearningBot]:
     return cls
 
 
-#: burnysc2's Difficulty and Race names (checked before the game starts, without it).
-ALL_DIFFICULTIES = (
-    "VeryEasy", "Easy", "Medium", "MediumHard", "Hard", "Harder", "VeryHard",
-    "CheatVision", "CheatMoney", "CheatInsane",
-)  # fmt: skip
-RACES = ("Random", "Terran", "Zerg", "Protoss")
+class Sc2Games(Protocol):
+    """How the games are played: :class:`BurnySc2` on the installed game."""
+
+    def check(self) -> None:
+        """Raise a :class:`BgtrainError` saying what to do when no game can be played
+        (called before anything starts)."""
+        ...
+
+    def play(self, bot: LearningBot, map_name: str, race: str, difficulty: str) -> None:
+        """One game of ``bot`` (Zerg) against the built-in AI of ``race`` and
+        ``difficulty`` (burnysc2's names) on ``map_name``, to its end; raises whatever
+        the game raised."""
+        ...
 
 
-@dataclass(frozen=True)
-class Sc2RunConfig:
-    root: Path = DEFAULT_ROOT
-    #: The bot: FILE.py:Class or module:Class, a LearningBot subclass.
-    bot: str = checked(DEFAULT_BOT, non_empty())
-    #: Games to play (default: until Ctrl+C).
-    games: int | None = checked(None, at_least(1))
-    #: A map name, or a random ladder map each game.
-    map: str | None = None
-    #: Easy, Medium, ... or a random pick of Easy/Medium each game.
-    difficulty: str | None = checked(None, one_of(*ALL_DIFFICULTIES))
-    #: The built-in AI's race.
-    race: str = checked("Random", one_of(*RACES))
-    seed: int | None = checked(None, SEED_RANGE)
-    learner: LearnerSettings = field(default_factory=LearnerSettings)
+class BurnySc2:
+    """The real games: burnysc2's ``run_game`` on the installed StarCraft II."""
 
-    def __post_init__(self) -> None:
-        check_settings(self)
+    def check(self) -> None:
+        find_starcraft()  # a clear message, not burnysc2's traceback
+
+    def play(self, bot: LearningBot, map_name: str, race: str, difficulty: str) -> None:
+        from sc2 import maps
+        from sc2.data import Difficulty, Race
+        from sc2.main import run_game
+        from sc2.player import Bot, Computer
+
+        run_game(
+            maps.get(map_name),
+            [Bot(Race.Zerg, bot), Computer(Race[race], Difficulty[difficulty])],
+            realtime=False,
+        )
 
 
-def run_sc2(config: Sc2RunConfig, console: Callable[[str], None] = print) -> int:
-    """Play games one after another while the learner trains; returns an exit code."""
-    find_starcraft()  # before anything starts: a clear message, not a traceback
-    from sc2 import maps
-    from sc2.data import Difficulty, Race
-    from sc2.main import run_game
-    from sc2.player import Bot, Computer
+def run_sc2(
+    config: Sc2RunConfig,
+    console: Console | None = None,
+    *,
+    engine: Engine | None = None,
+    games: Sc2Games | None = None,
+) -> int:
+    """Play games one after another while the learner trains; returns an exit code.
 
-    bot_class = load_bot_class(config.bot)
-    root = TrainingRoot.at(config.root).ensure()
-    ctx = mp.get_context("spawn")
-    stop, status = ctx.Event(), ctx.Queue()
-    learner = ctx.Process(
-        target=learner_process_main,
-        args=(root.path, config.learner, stop, status),
-        name="bgtrain-learner",
-        daemon=True,
-    )
-    learner.start()
-    kind, payload = status.get(timeout=120)
-    if kind == "error":
-        learner.join(10)
-        raise BgtrainError(payload)
-    console("[OK] Background parallel learner initialized and started")
-    console("[INFO] Experience replay training will run in background")
-    console(f"[INFO] Monitoring directory: {root.buffer}")
-    rng = random.Random(config.seed)
-    played = failures = 0
-    try:
-        while config.games is None or played < config.games:
-            map_name = config.map or rng.choice(LADDER_MAPS)
-            difficulty = config.difficulty or rng.choice(DIFFICULTIES)
-            console(f"[SELECTED] Map: {map_name}")
-            console(f"[SELECTED] Opponent Race: {config.race}")
-            console(f"[SELECTED] Difficulty: {difficulty}")
-            bot = bot_class(root)
+    ``console`` receives the run's lines (default: this module's logger, at INFO);
+    ``engine`` runs the learner (default: :class:`LocalEngine`); ``games`` plays each
+    game (default: :class:`BurnySc2`).
+
+    Raises:
+        StarCraftNotFoundError: the game is not installed (before anything starts).
+        BgtrainError: the bot cannot be loaded, the learner could not start (its own
+            message), or :data:`MAX_FAILURES_IN_A_ROW` games failed in a row.
+    """
+    return _Sc2Run(
+        config, console or logger.info, engine or LocalEngine(), games or BurnySc2()
+    ).run()
+
+
+class _Sc2Run:
+    def __init__(
+        self, config: Sc2RunConfig, console: Console, engine: Engine, games: Sc2Games
+    ) -> None:
+        self.config = config
+        self.console = console
+        self.engine = engine
+        self.games = games
+        self.root = TrainingRoot.at(config.root)
+        self.played = 0
+        self._failures = 0
+
+    def run(self) -> int:
+        self.games.check()  # before anything starts
+        bot_class = load_bot_class(self.config.bot)
+        self.root.ensure()
+        self.engine.start_learner(self.root.path, self.config.learner)
+        for line in learner_started_lines(self.root):
+            self.console(line)
+        with interrupts(self.engine, self.console, raise_first=True) as signals:
             try:
-                run_game(
-                    maps.get(map_name),
-                    [Bot(Race.Zerg, bot), Computer(Race[config.race], Difficulty[difficulty])],
-                    realtime=False,
-                )
+                self._play_all(bot_class, signals)
             except KeyboardInterrupt:
-                bot.abandon_game("stopped by the user")
-                raise
-            except Exception as exc:  # the seed lost whole runs to such errors: keep going
-                console(f"[ERROR] Game #{played + 1} failed: {exc}")
-                bot.abandon_game(f"the game failed: {exc}")
-                failures += 1
-                if failures >= MAX_FAILURES_IN_A_ROW:
-                    raise BgtrainError(
-                        f"{failures} games in a row failed (last: {exc}); check the game "
-                        f"install and that the map {map_name!r} is in its Maps folder"
-                    ) from exc
-            else:
-                failures = 0
+                self.console("\n[STOP] Training stopped by user.")
             finally:
-                bot.abandon_game("the game was left before its end")
-            played += 1
-            console(f"[GAME #{played}] COMPLETED (model v{ModelStore(root).latest_version() or 0})")
-            if played % 5 == 0:
-                c = read_counters(root)
-                console(
+                signals.raise_first = False  # a first interrupt now must not cut the stop
+                self.engine.stop()
+        return 0
+
+    def _play_all(self, bot_class: type[LearningBot], signals: Interrupts) -> None:
+        rng = random.Random(self.config.seed)
+        while self.config.games is None or self.played < self.config.games:
+            map_name = self.config.map or rng.choice(LADDER_MAPS)
+            difficulty = self.config.difficulty or rng.choice(DIFFICULTIES)
+            self.console(f"[SELECTED] Map: {map_name}")
+            self.console(f"[SELECTED] Opponent Race: {self.config.race}")
+            self.console(f"[SELECTED] Difficulty: {difficulty}")
+            self._play_one(bot_class(self.root), map_name, difficulty)
+            signals.install()  # burnysc2 resets SIGINT to the default after each game
+            self.played += 1
+            version = ModelStore(self.root).latest_version() or 0
+            self.console(f"[GAME #{self.played}] COMPLETED (model v{version})")
+            if self.played % STATISTICS_EVERY_GAMES == 0:
+                c = read_counters(self.root)
+                self.console(
                     f"[BACKGROUND LEARNING] STATISTICS: Experience Files Processed: "
                     f"{c.files_processed}, Batch Training Runs: {c.batches_trained}"
                 )
-    except KeyboardInterrupt:
-        console("\n[STOP] Training stopped by user.")
-    finally:
-        stop.set()
-        learner.join(60)
-        if learner.is_alive():
-            learner.terminate()
-    return 0
 
-
-__all__ = ["Sc2RunConfig", "StarCraftNotFoundError", "find_starcraft", "run_sc2"]
+    def _play_one(self, bot: LearningBot, map_name: str, difficulty: str) -> None:
+        """One game; a game that fails is saved as cut short and survived, unless it is
+        the :data:`MAX_FAILURES_IN_A_ROW`-th in a row."""
+        try:
+            self.games.play(bot, map_name, self.config.race, difficulty)
+        except KeyboardInterrupt:
+            bot.abandon_game("stopped by the user")
+            raise
+        except Exception as exc:  # the seed lost whole runs to such errors: keep going
+            self.console(f"[ERROR] Game #{self.played + 1} failed: {exc}")
+            bot.abandon_game(f"the game failed: {exc}")
+            self._failures += 1
+            if self._failures >= MAX_FAILURES_IN_A_ROW:
+                raise BgtrainError(
+                    f"{self._failures} games in a row failed (last: {exc}); check the game "
+                    f"install and that the map {map_name!r} is in its Maps folder"
+                ) from exc
+        else:
+            self._failures = 0
+        finally:
+            bot.abandon_game("the game was left before its end")

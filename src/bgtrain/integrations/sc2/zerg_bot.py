@@ -1,7 +1,8 @@
-"""A Zerg bot for StarCraft II (burnysc2 7) that learns which strategy to play.
+"""A Zerg bot for StarCraft II (burnysc2 7) that learns which strategy to play: the
+default bot of ``bgtrain run --game sc2`` (``examples/sc2_zerg_bot.py`` runs it alone).
 
 Every few game seconds the newest model picks one of five strategies from what the bot
-sees (see ``bgtrain.integrations.sc2``); this file only says how each one is played:
+sees (see ``bgtrain.integrations.sc2``); this module only says how each one is played:
 
     ECONOMY     drones and new hatcheries; the army stays home
     AGGRESSIVE  an early spawning pool, zerglings with speed, attack once a group is ready
@@ -12,18 +13,13 @@ sees (see ``bgtrain.integrations.sc2``); this file only says how each one is pla
 Every step, whatever the strategy, the bot also keeps its supply ahead of production,
 keeps its workers mining and has its queens inject larva.
 
-Play one game against the built-in AI (needs StarCraft II and its ladder maps):
+It ships inside the package (an installed wheel has no ``examples/`` folder):
 
-    python examples/sc2_zerg_bot.py
-
-or let bgtrain play game after game and train between them:
-
-    bgtrain run --game sc2 --bot examples/sc2_zerg_bot.py:ZergBot
+    bgtrain run --game sc2                       # this bot
+    bgtrain run --game sc2 --bot bgtrain.integrations.sc2.zerg_bot:ZergBot
 """
 
 from __future__ import annotations
-
-import sys
 
 from sc2.ids.ability_id import AbilityId
 from sc2.ids.buff_id import BuffId
@@ -33,7 +29,7 @@ from sc2.position import Point2
 from sc2.unit import Unit
 from sc2.units import Units
 
-from bgtrain.integrations.sc2 import LearningBot, Strategy
+from bgtrain.integrations.sc2.bot import LearningBot, Strategy
 
 #: The units this bot fights with (queens stay home: they inject and defend).
 ARMY_TYPES = frozenset({UnitTypeId.ZERGLING, UnitTypeId.ROACH, UnitTypeId.HYDRALISK})
@@ -325,29 +321,3 @@ class ZergBot(LearningBot):
     def attack_with(self, units: Units, target: Point2 | Unit) -> None:
         for unit in units:
             unit.attack(target)
-
-
-def main() -> int:
-    """One game against the easy built-in AI on Abyssal Reef."""
-    from sc2 import maps
-    from sc2.data import Difficulty, Race
-    from sc2.main import run_game
-    from sc2.player import Bot, Computer
-
-    from bgtrain.integrations.sc2.game import StarCraftNotFoundError, find_starcraft
-
-    try:
-        find_starcraft()  # burnysc2 itself would end with a traceback
-    except StarCraftNotFoundError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    run_game(
-        maps.get("AbyssalReefLE"),
-        [Bot(Race.Zerg, ZergBot()), Computer(Race.Random, Difficulty.Easy)],
-        realtime=False,
-    )
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,155 @@
+"""The engine seam (bgtrain.runner.engine): the local engine starts a real learner and real
+game processes, their reports come back, a stop or a kill leaves no process behind, a
+learner that cannot start says why; and the one interrupt handler of every run."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import multiprocessing as mp
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bgtrain import LearnerLock, TrainingRoot
+from bgtrain.errors import BgtrainError
+from bgtrain.learn.settings import LearnerSettings
+from bgtrain.runner.engine import Interrupts, LocalEngine
+from bgtrain.runner.session import actor_seed
+
+from .helpers import assert_no_stray_process
+
+ENGINE_TIMEOUT_S = 120
+posix_only = pytest.mark.skipif(sys.platform == "win32", reason="POSIX sessions")
+
+#: A program that drives a LocalEngine the way a run does, in a session of its own (so
+#: that every process it leaves behind can be found), and prints what it saw as JSON.
+ENGINE_SCRIPT = """
+import json, sys, time
+from pathlib import Path
+
+from bgtrain.learn.settings import LearnerSettings
+from bgtrain.runner.actor import ActorConfig
+from bgtrain.runner.engine import LocalEngine
+
+
+def main(root: Path, how: str, games: int) -> None:
+    engine = LocalEngine()
+    engine.start_learner(root, LearnerSettings(n_epochs=1, verbose=False, seed=1))
+    started = engine.learner_alive()
+    configs = [ActorConfig(root, "CartPole-v1", i, seed=i, max_waiting=2) for i in range(2)]
+    engine.start_games(configs, None if how == "kill" else games)
+    reports = []
+    deadline = time.monotonic() + 60
+    while len(reports) < games and time.monotonic() < deadline:
+        reports += engine.reports(0.5)
+    if how == "kill":
+        engine.kill()
+    else:
+        engine.stop()
+        reports += engine.reports(0)
+    seen = [[type(r).__name__, r.actor_id, r.length] for r in reports]
+    print(json.dumps({"learner_started": started, "reports": seen,
+                      "after": [engine.learner_alive(), engine.games_alive()]}))
+
+
+if __name__ == "__main__":  # spawned processes import this file again: not this part
+    main(Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]))
+"""
+
+
+def drive_engine(tmp_path: Path, how: str, games: int) -> tuple[dict, int]:
+    """Run :data:`ENGINE_SCRIPT`; its output and its process group."""
+    script = tmp_path / "drive_engine.py"
+    script.write_text(ENGINE_SCRIPT, encoding="utf-8")
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(tmp_path / "root"), how, str(games)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its pid is its group: everything it started is in it
+    )
+    try:
+        out, err = proc.communicate(timeout=ENGINE_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # leave nothing running behind a failure
+        pytest.fail(f"the engine did not finish within {ENGINE_TIMEOUT_S} s")
+    assert proc.returncode == 0, out + err
+    return json.loads(out.splitlines()[-1]), proc.pid
+
+
+def episodes(root: TrainingRoot) -> list[Path]:
+    return [p for p in root.data.rglob("*.npz") if not p.name.startswith(".")]
+
+
+@posix_only
+def test_the_local_engine_runs_the_learner_and_the_games_and_stop_leaves_no_process(tmp_path):
+    seen, pgid = drive_engine(tmp_path, "stop", games=4)
+
+    assert_no_stray_process(pgid)
+    assert seen["learner_started"] is True
+    assert seen["after"] == [False, 0]
+    reports = seen["reports"]
+    assert [kind for kind, _, _ in reports] == ["GameReport"] * 4, reports
+    assert {actor for _, actor, _ in reports} <= {0, 1}
+    root = TrainingRoot(tmp_path / "root")
+    assert len(episodes(root)) == 4  # every game reported is a file, and no more
+    LearnerLock(root.path).acquire().release()  # and let go of the root
+
+
+@posix_only
+def test_killing_the_local_engine_leaves_no_process_and_the_root_usable(tmp_path):
+    seen, pgid = drive_engine(tmp_path, "kill", games=2)
+
+    assert_no_stray_process(pgid)
+    assert len(seen["reports"]) >= 2
+    root = TrainingRoot(tmp_path / "root")
+    assert list(root.buffer.glob(".*")) == []  # no killed writer's temp is left
+    LearnerLock(root.path).acquire().release()  # a killed learner's lock is free again
+
+
+def test_a_learner_that_cannot_start_gives_its_own_message(tmp_path):
+    root = TrainingRoot(tmp_path / "root")
+    engine = LocalEngine()
+    with LearnerLock(root.path), pytest.raises(BgtrainError) as refused:
+        engine.start_learner(root.path, LearnerSettings(verbose=False))
+    assert str(refused.value).startswith(
+        f"another learner already holds {root.path} (pid {os.getpid()} on "
+    )
+    assert not engine.learner_alive()
+    engine.stop()  # harmless: nothing runs
+    assert mp.active_children() == []
+
+
+def test_the_first_interrupt_is_counted_and_the_second_quits(tmp_path):
+    quits: list[str] = []
+    before = signal.getsignal(signal.SIGTERM)
+    with Interrupts(lambda: quits.append("now")) as signals:
+        signal.raise_signal(signal.SIGTERM)
+        assert (signals.count, quits) == (1, [])
+        signal.raise_signal(signal.SIGINT)
+        assert (signals.count, quits) == (2, ["now"])
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_a_loop_that_cannot_look_is_stopped_by_a_keyboard_interrupt():
+    """The StarCraft II runner's games run inside burnysc2: the first interrupt raises."""
+    before = signal.getsignal(signal.SIGINT)
+    with Interrupts(lambda: None, raise_first=True) as signals:
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)  # as burnysc2 leaves it after a game
+        signals.install()
+        assert signal.getsignal(signal.SIGINT) == signals._handle
+    assert signal.getsignal(signal.SIGINT) is before  # the first previous handler, not SIG_DFL
+
+
+def test_game_processes_of_a_seeded_run_never_share_a_seed():
+    seeds = [actor_seed(seed, i) for seed in (0, 1, 2) for i in range(8)]
+    assert len(set(seeds)) == len(seeds)
+    assert actor_seed(3, 2) == 3002 and actor_seed(None, 2) is None
