@@ -83,17 +83,30 @@ def assert_no_stray_process(pgid: int, timeout: float = 10.0) -> None:
         threading.Event().wait(0.05)
 
 
+def cli_env(**extra: str) -> dict[str, str]:
+    """The environment of a CLI the tests start: the user's, with UTF-8 output whatever the
+    locale (file names such as ``ünïcödé`` print everywhere), plus ``extra``."""
+    return {**os.environ, "PYTHONIOENCODING": "utf-8", **extra}
+
+
+def bgtrain_argv(*args: str | Path) -> list[str]:
+    """The command line of ``python -m bgtrain ARGS``, for a process a test drives itself
+    (``subprocess.Popen``, a terminal); :func:`bgtrain_cli` runs one to its end."""
+    return [sys.executable, "-m", "bgtrain", *map(str, args)]
+
+
 def bgtrain_cli(
     *args: str | Path,
     cwd: Path,
     env: dict[str, str] | None = None,
     timeout: float = 120,
 ) -> subprocess.CompletedProcess[str]:
-    """``python -m bgtrain ARGS`` as a user would run it; a hang fails at ``timeout``."""
+    """``python -m bgtrain ARGS`` as a user would run it, in ``cwd``, with ``env`` (default:
+    :func:`cli_env`); stdout and stderr captured as UTF-8 text; a hang fails at ``timeout``."""
     return subprocess.run(
-        [sys.executable, "-m", "bgtrain", *map(str, args)],
+        bgtrain_argv(*args),
         cwd=cwd,
-        env=env if env is not None else {**os.environ, "PYTHONIOENCODING": "utf-8"},
+        env=env if env is not None else cli_env(),
         capture_output=True,
         text=True,
         encoding="utf-8",

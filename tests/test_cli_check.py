@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import os
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -14,6 +13,8 @@ import pytest
 
 from bgtrain.cli import main
 from bgtrain.store.episode import build_episode, save_episode
+
+from .helpers import bgtrain_cli
 
 UNICODE_NAME = "game_ünïcödé_対戦_Victory.npz"
 
@@ -100,16 +101,9 @@ BAD = {
 }
 
 
-def run_check(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
-    return subprocess.run(
-        [sys.executable, "-m", "bgtrain", "check", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        encoding="utf-8",
-        timeout=60,
-    )
+def run_check(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``bgtrain check ARGS`` in ``cwd`` (the names print as given, relative to it)."""
+    return bgtrain_cli("check", *args, cwd=cwd)
 
 
 def test_mixed_files_print_one_line_each_and_exit_1(files):

@@ -24,7 +24,7 @@ from bgtrain.errors import RootError
 from bgtrain.monitor.snapshot import Watcher
 from bgtrain.store.root import describe_os_error
 
-from .helpers import bgtrain_cli, wait_until, write_episode
+from .helpers import bgtrain_argv, bgtrain_cli, cli_env, wait_until, write_episode
 
 FILE_ROOT_ERROR = (
     "error: training root {root} is a file, not a folder: pass --root with a folder "
@@ -91,12 +91,12 @@ ISSUE_EXAMPLES = [
     (
         ["run", "--max-waiting", "-3"],
         2,
-        "error: setting 'max_waiting' must be at least 0 (or none), got -3",
+        "bgtrain run: error: argument --max-waiting: must be at least 0 (or none), got -3",
     ),
     (
         ["run", "--minutes", "-1"],
         2,
-        "error: setting 'minutes' must be greater than 0 (or none), got -1.0",
+        "bgtrain run: error: argument --minutes: must be greater than 0 (or none), got -1.0",
     ),
     (
         ["run", "--lr", "0"],  # the seed system's spelling: the same range
@@ -426,12 +426,12 @@ def test_learn_on_a_disk_that_fills_up_stops_cleanly_and_loses_nothing(tmpfs):
     root = a_root_with_games(disk)
     games = names(root.buffer)
     learn = subprocess.Popen(
-        [sys.executable, "-m", "bgtrain", "learn", "--root", str(root.path), "--no-verbose"],
+        bgtrain_argv("learn", "--root", root.path, "--no-verbose"),
         cwd=disk.parent,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+        env=cli_env(),
     )
     try:
         store = ModelStore(root.path)

@@ -5,33 +5,23 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from bgtrain import LearnerLock, ModelStore, TrainingRoot
 
+from .helpers import bgtrain_cli
+
 JSON_KEYS = {"version", "episodes", "greedy", "mean", "std", "min", "max", "win_rate", "returns"}
-
-
-def bgtrain(cwd: Path, *args: str | Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "bgtrain", *map(str, args)],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def publish_untrained(root: TrainingRoot, obs_dim: int, n_actions: int, env: str, n: int) -> None:
     """Publish ``n`` versions of a freshly initialised network, as the learner would."""
-    from bgtrain.learn.algorithms.ppo import Trainer
-    from bgtrain.learn.settings import TrainerSettings
+    from bgtrain.learn import algorithms
+    from bgtrain.learn.settings import PPOSettings
 
-    trainer = Trainer(obs_dim, n_actions, TrainerSettings(seed=0, hidden_sizes=(16,)))
+    trainer = algorithms.create(None, obs_dim, n_actions, PPOSettings(seed=0, hidden_sizes=(16,)))
     store = ModelStore(root.path)
     with LearnerLock(root.path):
         for _ in range(n):
@@ -47,7 +37,7 @@ def cartpole_root(tmp_path_factory) -> TrainingRoot:
 
 
 def eval_json(root: TrainingRoot, *args: str) -> dict:
-    result = bgtrain(root.path.parent, "eval", "--root", root.path, "--json", *args)
+    result = bgtrain_cli("eval", "--root", root.path, "--json", *args, cwd=root.path.parent)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert len(lines) == 1, result.stdout  # one JSON object, nothing else
@@ -55,9 +45,9 @@ def eval_json(root: TrainingRoot, *args: str) -> dict:
 
 
 def test_eval_prints_mean_min_max_and_win_rate(cartpole_root):
-    result = bgtrain(
-        cartpole_root.path.parent, "eval", "--root", cartpole_root.path, "--episodes", "3",
-        "--seed", "0",
+    result = bgtrain_cli(
+        "eval", "--root", cartpole_root.path, "--episodes", "3", "--seed", "0",
+        cwd=cartpole_root.path.parent,
     )  # fmt: skip
 
     assert result.returncode == 0, result.stderr
@@ -100,9 +90,9 @@ def test_eval_sample_plays_sampled_actions_of_the_version_asked(cartpole_root):
 
 
 def test_eval_of_a_missing_version_names_the_available_ones(cartpole_root):
-    result = bgtrain(
-        cartpole_root.path.parent, "eval", "--root", cartpole_root.path, "--version", "7",
-        "--episodes", "1",
+    result = bgtrain_cli(
+        "eval", "--root", cartpole_root.path, "--version", "7", "--episodes", "1",
+        cwd=cartpole_root.path.parent,
     )  # fmt: skip
 
     assert result.returncode == 1
@@ -115,7 +105,7 @@ def test_eval_of_a_missing_version_names_the_available_ones(cartpole_root):
 def test_eval_on_a_root_without_a_model_says_so(tmp_path):
     root = TrainingRoot(tmp_path / "empty")
 
-    result = bgtrain(tmp_path, "eval", "--root", root.path, "--episodes", "1")
+    result = bgtrain_cli("eval", "--root", root.path, "--episodes", "1", cwd=tmp_path)
 
     assert result.returncode == 1
     assert result.stderr == (
@@ -136,9 +126,9 @@ def test_eval_plays_the_game_the_model_was_trained_on(tmp_path):
 
 
 def test_eval_of_a_game_the_model_does_not_fit_is_refused_in_one_line(cartpole_root):
-    result = bgtrain(
-        cartpole_root.path.parent, "eval", "--root", cartpole_root.path, "--env", "Acrobot-v1",
-        "--episodes", "1",
+    result = bgtrain_cli(
+        "eval", "--root", cartpole_root.path, "--env", "Acrobot-v1", "--episodes", "1",
+        cwd=cartpole_root.path.parent,
     )  # fmt: skip
 
     assert result.returncode == 1
@@ -155,8 +145,8 @@ def test_eval_of_a_game_that_never_ends_returns_with_its_games_cut_short(cartpol
     env = "tests.games_for_tests:endless_fast"
     args = ("eval", "--root", cartpole_root.path, "--env", env, "--episodes", "2")
 
-    text = bgtrain(repo, *args, "--max-steps", "40")
-    report = json.loads(bgtrain(repo, *args, "--max-steps", "40", "--json").stdout)
+    text = bgtrain_cli(*args, "--max-steps", "40", cwd=repo)
+    report = json.loads(bgtrain_cli(*args, "--max-steps", "40", "--json", cwd=repo).stdout)
 
     assert text.returncode == 0, text.stderr
     assert text.stdout.splitlines()[-1] == (

@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from bgtrain import Spool, TrainingRoot
 
+from .helpers import bgtrain_cli
 
-def bgtrain(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "bgtrain", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+
+def requeue(root: TrainingRoot, *args: str) -> subprocess.CompletedProcess[str]:
+    """``bgtrain requeue --root ROOT ARGS``, run beside the root."""
+    return bgtrain_cli("requeue", "--root", root.path, *args, cwd=root.path.parent)
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
@@ -49,7 +46,7 @@ def buffer_names(root: TrainingRoot) -> list[str]:
 
 
 def test_requeue_named_files(root: TrainingRoot) -> None:
-    result = bgtrain("requeue", "--root", str(root.path), "--from", "quarantine", "c.npz", "a.npz")
+    result = requeue(root, "--from", "quarantine", "c.npz", "a.npz")
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
@@ -67,7 +64,7 @@ def test_requeue_named_files(root: TrainingRoot) -> None:
 
 
 def test_requeue_all(root: TrainingRoot) -> None:
-    result = bgtrain("requeue", "--root", str(root.path), "--from", "quarantine")
+    result = requeue(root, "--from", "quarantine")
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
@@ -80,13 +77,13 @@ def test_requeue_all(root: TrainingRoot) -> None:
     assert list(root.quarantine.glob("*.npz")) == []
     assert (root.stale / "s.npz").exists()
 
-    again = bgtrain("requeue", "--root", str(root.path), "--from", "quarantine")
+    again = requeue(root, "--from", "quarantine")
     assert again.returncode == 0, again.stderr
     assert again.stdout.splitlines() == [f"0 file(s) moved from {root.quarantine} to {root.buffer}"]
 
 
 def test_requeue_from_stale(root: TrainingRoot) -> None:
-    result = bgtrain("requeue", "--root", str(root.path), "--from", "stale")
+    result = requeue(root, "--from", "stale")
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
@@ -100,9 +97,7 @@ def test_requeue_from_stale(root: TrainingRoot) -> None:
 def test_requeue_unknown_name_moves_nothing(root: TrainingRoot) -> None:
     before = snapshot(root.path)
 
-    result = bgtrain(
-        "requeue", "--root", str(root.path), "--from", "quarantine", "a.npz", "nope.npz"
-    )
+    result = requeue(root, "--from", "quarantine", "a.npz", "nope.npz")
 
     assert result.returncode == 1
     assert result.stdout == ""
@@ -114,17 +109,17 @@ def test_requeue_unknown_name_moves_nothing(root: TrainingRoot) -> None:
 
 def test_requeue_needs_a_valid_source(root: TrainingRoot) -> None:
     before = snapshot(root.path)
-    result = bgtrain("requeue", "--root", str(root.path), "--from", "archive")
+    result = requeue(root, "--from", "archive")
     assert result.returncode == 2
     assert "invalid choice: 'archive'" in result.stderr
-    missing = bgtrain("requeue", "--root", str(root.path))
+    missing = requeue(root)
     assert missing.returncode == 2
     assert "--from" in missing.stderr
     assert snapshot(root.path) == before
 
 
 def test_requeue_same_name_twice(root: TrainingRoot) -> None:
-    result = bgtrain("requeue", "--root", str(root.path), "--from", "quarantine", "a.npz", "a.npz")
+    result = requeue(root, "--from", "quarantine", "a.npz", "a.npz")
     assert "Traceback" not in result.stderr
     assert result.returncode == 0, result.stderr
     assert buffer_names(root) == ["a.npz"]

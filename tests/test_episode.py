@@ -232,6 +232,47 @@ def test_a_save_that_fails_half_way_leaves_the_old_file_and_no_temp(tmp_path, mo
     assert sorted(os.listdir(tmp_path)) == ["e.npz"]
 
 
+class WindowsHold:
+    """An action that fails as a file held open on Windows does, ``holds`` times."""
+
+    def __init__(self, holds: int) -> None:
+        self.holds = holds
+        self.calls = 0
+
+    def __call__(self) -> str:
+        self.calls += 1
+        if self.calls <= self.holds:
+            raise PermissionError(13, "The process cannot access the file")
+        return "done"
+
+
+def test_a_move_held_for_a_while_is_retried_until_it_succeeds():
+    hold = WindowsHold(holds=3)
+    assert _fs.retry_on_permission_error(hold) == "done"
+    assert hold.calls == 4
+
+
+def test_a_move_held_for_good_raises_after_the_last_attempt():
+    hold = WindowsHold(holds=_fs.REPLACE_ATTEMPTS)
+    with pytest.raises(PermissionError, match="cannot access"):
+        _fs.retry_on_permission_error(hold)
+    assert hold.calls == _fs.REPLACE_ATTEMPTS
+
+
+def test_an_error_other_than_a_hold_is_not_retried(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        _fs.move_into(tmp_path / "missing.npz", tmp_path / "archive")
+    calls = []
+
+    def fails() -> None:
+        calls.append(1)
+        raise FileNotFoundError(2, "gone")
+
+    with pytest.raises(FileNotFoundError):
+        _fs.retry_on_permission_error(fails)
+    assert calls == [1]
+
+
 def test_build_refuses_bad_data_with_the_same_reason_as_a_file(tmp_path):
     states = np.zeros((T, OBS))
     states[2, 1] = np.nan
@@ -257,6 +298,33 @@ def test_build_refuses_bad_optional_keys(kwargs, reason):
     with pytest.raises(InvalidEpisodeError) as info:
         build_episode(np.zeros((3, 3)), [0, 1, 2], [0.0, 0.0, 0.0], **kwargs)
     assert info.value.reason == reason
+
+
+def test_several_faults_are_reported_one_at_a_time_in_the_fixed_order(tmp_path):
+    """Each check names the first fault; fixing it shows the next, in the order of the
+    format: required keys, shapes, values, then logp, policy_version, terminated,
+    last_state, meta. The same file always fails for the same reason."""
+    faults = {
+        "states": np.array([[np.nan, 0.0, 0.0]] * T, np.float32),
+        "logp": np.full(T, 0.5, np.float32),
+        "policy_version": np.array(-1),
+        "terminated": np.array(2),
+        "last_state": np.zeros(2, np.float32),
+        "meta": np.array("[1]"),
+    }
+    reasons = [
+        "'states' has NaN at [0, 0]",
+        "'logp'[0] = 0.5 is above 0 (not a log-probability)",
+        "'policy_version' must be a whole number >= 0, got -1",
+        "'terminated' must be true or false, got 2",
+        f"'last_state' must have shape ({OBS},), got (2,)",
+        "'meta' must be a JSON object, got list",
+    ]
+    for key, reason in zip(list(faults), reasons, strict=True):
+        path = write_npz(tmp_path / f"until_{key}.npz", **faults)
+        assert reason_of(path) == reason
+        del faults[key]  # fixed: the next fault shows
+    assert load_episode(write_npz(tmp_path / "fixed.npz", **faults)).length == T
 
 
 def test_logp_a_hair_above_zero_from_float32_rounding_is_accepted():

@@ -17,6 +17,8 @@ from bgtrain import LearnerLock, LearnerLockedError, TrainingRoot
 from bgtrain.errors import RootError
 from bgtrain.store.lock import read_holder
 
+from .helpers import bgtrain_cli
+
 HOLD_LOCK = (
     "import sys\n"
     "from bgtrain import LearnerLock\n"
@@ -80,11 +82,7 @@ def test_released_lock_can_be_taken_again_and_records_the_holder(tmp_path):
 
 
 def test_rollback_is_refused_while_a_learner_runs(tmp_path, holder):
-    out = subprocess.run(
-        [sys.executable, "-m", "bgtrain", "rollback", "--root", str(tmp_path), "1"],
-        capture_output=True,
-        text=True,
-    )
+    out = bgtrain_cli("rollback", "--root", tmp_path, "1", cwd=tmp_path)
     assert out.returncode == 1
     assert out.stderr.startswith(
         f"error: another learner already holds {tmp_path} (pid {holder.pid}"

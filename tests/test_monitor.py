@@ -26,7 +26,7 @@ from bgtrain.monitor import snapshot
 from bgtrain.monitor.snapshot import HEARTBEAT_STALE_S, METRICS_TAIL_BYTES, MetricsReader, Watcher
 from bgtrain.store.counters import read_counters
 
-from .helpers import bgtrain_cli, wait_until, write_episode
+from .helpers import bgtrain_argv, bgtrain_cli, cli_env, wait_until, write_episode
 
 REPO = Path(__file__).resolve().parent.parent
 CLI_TIMEOUT_S = 60
@@ -42,22 +42,18 @@ SECTIONS = (
 )
 FOOTER = "Press Ctrl+C to stop monitoring"
 # rich sizes a frame to the terminal; outside one it reads COLUMNS.
-ENV = {**os.environ, "COLUMNS": "80", "PYTHONIOENCODING": "utf-8"}
-
-
-def cli(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return bgtrain_cli(*args, cwd=cwd, env=ENV, timeout=CLI_TIMEOUT_S)
+ENV = cli_env(COLUMNS="80")
 
 
 def monitor_json(root: Path, cwd: Path) -> dict:
-    result = cli("monitor", "--root", root, "--json", cwd=cwd)
+    result = bgtrain_cli("monitor", "--root", root, "--json", cwd=cwd, env=ENV)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stderr == ""
     return json.loads(result.stdout)
 
 
 def monitor_once(root: Path, cwd: Path) -> str:
-    result = cli("monitor", "--root", root, "--once", cwd=cwd)
+    result = bgtrain_cli("monitor", "--root", root, "--once", cwd=cwd, env=ENV)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stderr == ""
     return result.stdout
@@ -271,8 +267,8 @@ def test_the_live_dashboard_refreshes_in_a_real_terminal_and_stops_on_ctrl_c(tmp
     root = TrainingRoot(tmp_path / "root").ensure()
     staging = tmp_path / "staging"
     land(staging, root.buffer, [f"game_20260101_000000_00{i}_a0_Victory.npz" for i in range(2)])
-    command = [sys.executable, "-m", "bgtrain", "monitor", "--root", str(root.path)]
-    term = open_terminal(tmp_path, [*command, "--refresh", "0.5"])
+    command = bgtrain_argv("monitor", "--root", root.path, "--refresh", "0.5")
+    term = open_terminal(tmp_path, command)
     try:
         first = wait_for_screen(
             term, lambda s: "Files: " in s and "TRAINING LOG" in s, "the first frame"
@@ -355,8 +351,8 @@ def test_once_and_json_on_an_empty_root_show_every_section_with_zeros(tmp_path):
 def test_once_on_a_missing_root_says_so_in_one_line_and_creates_nothing(tmp_path):
     missing = tmp_path / "nowhere"
 
-    once = cli("monitor", "--root", missing, "--once", cwd=tmp_path)
-    as_json = cli("monitor", "--root", missing, "--json", cwd=tmp_path)
+    once = bgtrain_cli("monitor", "--root", missing, "--once", cwd=tmp_path, env=ENV)
+    as_json = bgtrain_cli("monitor", "--root", missing, "--json", cwd=tmp_path, env=ENV)
 
     assert once.returncode == 0
     assert once.stdout == (
@@ -467,7 +463,7 @@ def test_a_damaged_model_file_is_shown_not_a_crash(tmp_path):
     root = TrainingRoot(tmp_path / "root").ensure()
     root.model_file.write_bytes(b"not a model")
 
-    result = cli("monitor", "--root", root.path, "--json", cwd=tmp_path)
+    result = bgtrain_cli("monitor", "--root", root.path, "--json", cwd=tmp_path, env=ENV)
 
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout)
@@ -632,8 +628,8 @@ def test_the_metrics_reader_reads_only_the_new_bytes(tmp_path, bytes_read):
     append(path, game_line(2))
     reader.poll()
 
-    assert [g["actor"] for g in reader.games] == [0, 1, 2]
-    assert [b["version"] for b in reader.batches] == [1]
+    assert [g.actor for g in reader.games] == [0, 1, 2]
+    assert [b.version for b in reader.batches] == [1]
     assert sum(bytes_read) == path.stat().st_size  # every byte read once
 
 
@@ -646,12 +642,12 @@ def test_the_metrics_reader_waits_for_a_partial_last_line(tmp_path):
 
     append(path, line[:20])  # a writer half-way through its line
     reader.poll()
-    seen_before = [g["actor"] for g in reader.games]
+    seen_before = [g.actor for g in reader.games]
     append(path, line[20:])
     reader.poll()
 
     assert seen_before == ["first"]
-    assert [g["actor"] for g in reader.games] == ["first", "second"]
+    assert [g.actor for g in reader.games] == ["first", "second"]
 
 
 def test_a_long_metrics_file_is_read_from_its_tail_only(tmp_path, bytes_read):
@@ -669,7 +665,7 @@ def test_a_long_metrics_file_is_read_from_its_tail_only(tmp_path, bytes_read):
     append(path, after)
     reader.poll()
 
-    assert [g["actor"] for g in reader.games] == [*(f"late{i}" for i in range(10)), "after"]
+    assert [g.actor for g in reader.games] == [*(f"late{i}" for i in range(10)), "after"]
     assert sum(bytes_read) == METRICS_TAIL_BYTES + len(after)
 
 
@@ -684,7 +680,7 @@ def test_a_replaced_metrics_file_is_read_from_its_start(tmp_path):
     os.replace(fresh, path)  # a new run's file (shorter than what was read)
     reader.poll()
 
-    assert [g["actor"] for g in reader.games] == ["old0", "old1", "old2", "new"]
+    assert [g.actor for g in reader.games] == ["old0", "old1", "old2", "new"]
 
 
 # --------------------------------------------------------------------------- seed script

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import struct
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -17,11 +15,6 @@ from bgtrain import TrainingRoot
 from .helpers import bgtrain_cli
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-ENV = {**os.environ, "PYTHONIOENCODING": "utf-8"}
-
-
-def cli(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return bgtrain_cli(*args, cwd=cwd, env=ENV)
 
 
 def png_size(data: bytes) -> tuple[int, int]:
@@ -52,7 +45,7 @@ def events(root: TrainingRoot, kind: str) -> list[dict]:
 
 
 def test_plot_writes_a_png_of_the_learning_curves(short_run, tmp_path):
-    result = cli("plot", "--root", short_run.path, "--out", "curves.png", cwd=tmp_path)
+    result = bgtrain_cli("plot", "--root", short_run.path, "--out", "curves.png", cwd=tmp_path)
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout == "wrote curves.png\n"
@@ -62,7 +55,7 @@ def test_plot_writes_a_png_of_the_learning_curves(short_run, tmp_path):
 def test_plot_writes_an_html_report_with_the_picture_inside(short_run, tmp_path):
     out = tmp_path / "reports" / "report.html"
 
-    result = cli("plot", "--root", short_run.path, "--out", out, cwd=tmp_path)
+    result = bgtrain_cli("plot", "--root", short_run.path, "--out", out, cwd=tmp_path)
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout == f"wrote {out}\n"
@@ -82,7 +75,7 @@ def test_plot_without_metrics_fails_with_one_clear_line_and_writes_nothing(tmp_p
     root = TrainingRoot(tmp_path / "root").ensure()
     before = sorted(tmp_path.rglob("*"))
 
-    result = cli("plot", "--root", root.path, "--out", "plots/curves.png", cwd=tmp_path)
+    result = bgtrain_cli("plot", "--root", root.path, "--out", "plots/curves.png", cwd=tmp_path)
 
     assert result.returncode == 1
     assert result.stdout == ""

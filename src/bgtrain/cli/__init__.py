@@ -15,12 +15,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bgtrain import __version__
-from bgtrain.cli import check, eval, learn, monitor, plot, requeue, rollback, run
+from bgtrain.cli import check, evaluate, learn, monitor, plot, requeue, rollback, run
 from bgtrain.common.settings import did_you_mean
 from bgtrain.errors import BgtrainError, SettingsError
 from bgtrain.store.root import check_root, describe_os_error
 
-COMMANDS = (run, learn, monitor, plot, eval, check, requeue, rollback)
+#: One module a subcommand; ``evaluate`` is ``bgtrain eval`` (a module named ``eval`` would
+#: shadow the builtin wherever it is imported).
+COMMANDS = (run, learn, monitor, plot, evaluate, check, requeue, rollback)
 #: Commands that only read their ``--root``; every other command with one writes in it.
 READ_ONLY_COMMANDS = frozenset({"monitor", "plot", "eval"})
 #: argparse's exit code for a usage error; a bad setting from a file is one too.

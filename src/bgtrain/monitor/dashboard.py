@@ -11,7 +11,14 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from bgtrain.monitor.snapshot import FolderView, Snapshot, Watcher
+from bgtrain.monitor.snapshot import (
+    FolderView,
+    LearnerView,
+    LearningView,
+    ModelView,
+    Snapshot,
+    Watcher,
+)
 from bgtrain.store.safe_npz import human_bytes
 
 SPARKS = "▁▂▃▄▅▆▇█"
@@ -67,30 +74,48 @@ def _folder_panel(title: str, view: FolderView, news: str) -> Panel:
 
 
 def render(s: Snapshot, refresh: float = 2.0) -> RenderableType:
-    uptime = _ago(s.time - s.monitor_started)
-    header = Text.assemble(
+    """One frame of the dashboard: the seed monitor's sections in its order, plus
+    LEARNING and LEARNER; a one-line hint while the root does not exist yet."""
+    header, footer = _header(s), _footer(refresh)
+    if not s.exists:
+        return Group(header, _no_root_hint(s.root), footer)
+    assert s.buffer and s.archive and s.model and s.learning and s.learner
+    return Group(
+        header,
+        _folder_panel("BUFFER (pending training)", s.buffer, "new files detected"),
+        _folder_panel("ARCHIVE (processed)", s.archive, "files archived (training completed)"),
+        _model_panel(s.model),
+        _learning_panel(s.learning),
+        _learner_panel(s.learner),
+        _log_panel(s.log_tail),
+        footer,
+    )
+
+
+def _header(s: Snapshot) -> Text:
+    return Text.assemble(
         ("BACKGROUND TRAINING MONITOR", "bold"),
         f"   started {datetime.fromtimestamp(s.monitor_started):%H:%M:%S}",
         f"   now {datetime.fromtimestamp(s.time):%Y-%m-%d %H:%M:%S}",
-        f"   uptime {uptime}",
+        f"   uptime {_ago(s.time - s.monitor_started)}",
     )
-    footer = Text(f"Refreshing every {refresh:g}s | Press Ctrl+C to stop monitoring", style="dim")
-    if not s.exists:
-        hint = Text(
-            f"No training root at {s.root} yet. Start one with 'bgtrain run' "
-            "(or pass --root DIR); this screen fills in when it appears.",
-            style="yellow",
-        )
-        return Group(header, hint, footer)
-    assert s.buffer and s.archive and s.model and s.learning and s.learner
-    parts: list[RenderableType] = [header]
-    parts.append(_folder_panel("BUFFER (pending training)", s.buffer, "new files detected"))
-    parts.append(
-        _folder_panel("ARCHIVE (processed)", s.archive, "files archived (training completed)")
+
+
+def _footer(refresh: float) -> Text:
+    return Text(f"Refreshing every {refresh:g}s | Press Ctrl+C to stop monitoring", style="dim")
+
+
+def _no_root_hint(root: str) -> Text:
+    return Text(
+        f"No training root at {root} yet. Start one with 'bgtrain run' "
+        "(or pass --root DIR); this screen fills in when it appears.",
+        style="yellow",
     )
-    m = s.model
+
+
+def _model_panel(m: ModelView) -> Panel:
     if m.exists:
-        model_text = Text.assemble(
+        text = Text.assemble(
             ("Exists: ", "dim"),
             ("yes", "green"),
             ("   Version: ", "dim"),
@@ -104,14 +129,16 @@ def render(s: Snapshot, refresh: float = 2.0) -> RenderableType:
             f"{_ago(m.age_s)} ago",
         )
     else:
-        model_text = Text.assemble(("Exists: ", "dim"), ("no", "yellow"), f"  ({m.path})")
-    parts.append(Panel(model_text, title="MODEL STATUS", title_align="left"))
-    g = s.learning
+        text = Text.assemble(("Exists: ", "dim"), ("no", "yellow"), f"  ({m.path})")
+    return Panel(text, title="MODEL STATUS", title_align="left")
+
+
+def _learning_panel(g: LearningView) -> Panel:
     spark = sparkline([r for _, r in g.return_by_version])
     first_v = g.return_by_version[0][0] if g.return_by_version else None
     last_v = g.return_by_version[-1][0] if g.return_by_version else None
     lag = g.policy_lag or {}
-    learning = Text.assemble(
+    text = Text.assemble(
         ("Model version: ", "dim"),
         (str(g.model_version or 0), "bold"),
         ("   Games/min: ", "dim"),
@@ -136,10 +163,12 @@ def render(s: Snapshot, refresh: float = 2.0) -> RenderableType:
         (str(g.quarantined), "red" if g.quarantined else ""),
     )
     if g.latest_quarantine_reason:
-        learning.append(f"\nLatest quarantine: {g.latest_quarantine_reason}", style="red")
-    parts.append(Panel(learning, title="LEARNING", title_align="left"))
-    lr = s.learner
-    learner = Text.assemble(
+        text.append(f"\nLatest quarantine: {g.latest_quarantine_reason}", style="red")
+    return Panel(text, title="LEARNING", title_align="left")
+
+
+def _learner_panel(lr: LearnerView) -> Panel:
+    text = Text.assemble(
         ("Running: ", "dim"),
         ("yes", "green") if lr.running else ("no", "yellow"),
         ("   PID: ", "dim"),
@@ -151,11 +180,12 @@ def render(s: Snapshot, refresh: float = 2.0) -> RenderableType:
         ("   Errors: ", "dim"),
         (str(lr.errors), "red" if lr.errors else ""),
     )
-    parts.append(Panel(learner, title="LEARNER", title_align="left"))
-    log = Text("\n".join(s.log_tail) if s.log_tail else "(no training log yet)")
-    parts.append(Panel(log, title="TRAINING LOG (last 10 lines)", title_align="left"))
-    parts.append(footer)
-    return Group(*parts)
+    return Panel(text, title="LEARNER", title_align="left")
+
+
+def _log_panel(log_tail: list[str]) -> Panel:
+    log = Text("\n".join(log_tail) if log_tail else "(no training log yet)")
+    return Panel(log, title="TRAINING LOG (last 10 lines)", title_align="left")
 
 
 def frame(watcher: Watcher, refresh: float) -> RenderableType:

@@ -207,15 +207,37 @@ def validate_arrays(
     obs_dim: int | None = None,
     n_actions: int | None = None,
 ) -> Episode:
-    """Check ``arrays`` against format 1 (and the root's ``obs_dim``/``n_actions``)."""
+    """Check ``arrays`` against format 1 (and the root's ``obs_dim``/``n_actions``).
+
+    The checks run in a fixed order (required keys, shapes, values, then each optional key),
+    so a file with several faults is always refused for the same first one. Raises
+    :class:`InvalidEpisodeError` (``path`` unset) naming the key, shape or index at fault.
+    """
+    _require_keys(arrays)
+    states, actions, rewards = _steps(arrays, obs_dim, n_actions)
+    t, width = states.shape
+    return Episode(  # the arguments run in order: the optional keys' checks are ordered too
+        states,
+        actions,
+        rewards,
+        logp=_optional_logp(arrays, t),
+        policy_version=_optional_policy_version(arrays),
+        terminated=_optional_terminated(arrays),
+        last_state=_optional_last_state(arrays, width),
+        meta=_optional_meta(arrays),
+    )
+
+
+def _require_keys(arrays: Mapping[str, np.ndarray]) -> None:
     for key in REQUIRED_KEYS:
         if key not in arrays:
             raise InvalidEpisodeError(
                 f"required key '{key}' is missing (keys: {', '.join(sorted(arrays)) or 'none'})"
             )
-    states = np.asarray(arrays["states"])
-    actions = np.asarray(arrays["actions"])
-    rewards = np.asarray(arrays["rewards"])
+
+
+def _check_step_shapes(states: np.ndarray, actions: np.ndarray, rewards: np.ndarray) -> None:
+    """States [T, obs_dim] with obs_dim >= 1, actions and rewards [T], T >= 1; all real."""
     _require_real("states", states, "float32")
     if states.ndim != 2:
         raise InvalidEpisodeError(f"'states' must be 2-D [T, obs_dim], got shape {states.shape}")
@@ -233,50 +255,70 @@ def validate_arrays(
         )
     if t == 0:
         raise InvalidEpisodeError("episode is empty (T = 0 steps)")
+
+
+def _steps(
+    arrays: Mapping[str, np.ndarray], obs_dim: int | None, n_actions: int | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The required arrays, checked and cast: float32 states, int64 actions, float32 rewards."""
+    states = np.asarray(arrays["states"])
+    actions = np.asarray(arrays["actions"])
+    rewards = np.asarray(arrays["rewards"])
+    _check_step_shapes(states, actions, rewards)
     _check_obs_dim(states.shape[1], obs_dim)
     states = _as_finite_float32("states", states, "float32", MAX_ABS_VALUE)
     rewards = _as_finite_float32("rewards", rewards, "float32", MAX_ABS_VALUE)
-    actions = _as_actions(actions, n_actions)
+    return states, _as_actions(actions, n_actions), rewards
 
-    logp = None
-    if "logp" in arrays:
-        raw = np.asarray(arrays["logp"])
-        _require_real("logp", raw, "float32")
-        _check_1d("logp", raw, t)
-        logp = _as_finite_float32("logp", raw, "float32", MAX_ABS_VALUE)
-        positive = logp > LOGP_TOLERANCE
-        if positive.any():
-            i = int(np.argmax(positive))
-            raise InvalidEpisodeError(f"'logp'[{i}] = {logp[i]} is above 0 (not a log-probability)")
 
-    policy_version = None
-    if "policy_version" in arrays:
-        raw = _scalar("policy_version", np.asarray(arrays["policy_version"]))
-        if raw.dtype.kind not in "iu" or int(raw) < 0:
-            raise InvalidEpisodeError(
-                f"'policy_version' must be a whole number >= 0, got {raw.item()!r}"
-            )
-        policy_version = int(raw)
+def _optional_logp(arrays: Mapping[str, np.ndarray], t: int) -> np.ndarray | None:
+    if "logp" not in arrays:
+        return None
+    raw = np.asarray(arrays["logp"])
+    _require_real("logp", raw, "float32")
+    _check_1d("logp", raw, t)
+    logp = _as_finite_float32("logp", raw, "float32", MAX_ABS_VALUE)
+    positive = logp > LOGP_TOLERANCE
+    if positive.any():
+        i = int(np.argmax(positive))
+        raise InvalidEpisodeError(f"'logp'[{i}] = {logp[i]} is above 0 (not a log-probability)")
+    return logp
 
-    terminated = True
-    if "terminated" in arrays:
-        raw = _scalar("terminated", np.asarray(arrays["terminated"]))
-        if raw.dtype.kind not in "biu" or int(raw) not in (0, 1):
-            raise InvalidEpisodeError(f"'terminated' must be true or false, got {raw.item()!r}")
-        terminated = bool(raw)
 
-    last_state = None
-    if "last_state" in arrays:
-        raw = np.asarray(arrays["last_state"])
-        if raw.shape != (states.shape[1],):
-            raise InvalidEpisodeError(
-                f"'last_state' must have shape ({states.shape[1]},), got {raw.shape}"
-            )
-        last_state = _as_finite_float32("last_state", raw, "float32", MAX_ABS_VALUE)
+def _optional_policy_version(arrays: Mapping[str, np.ndarray]) -> int | None:
+    if "policy_version" not in arrays:
+        return None
+    raw = _scalar("policy_version", np.asarray(arrays["policy_version"]))
+    if raw.dtype.kind not in "iu" or int(raw) < 0:
+        raise InvalidEpisodeError(
+            f"'policy_version' must be a whole number >= 0, got {raw.item()!r}"
+        )
+    return int(raw)
 
+
+def _optional_terminated(arrays: Mapping[str, np.ndarray]) -> bool:
+    if "terminated" not in arrays:
+        return True  # the seed's files end with the game
+    raw = _scalar("terminated", np.asarray(arrays["terminated"]))
+    if raw.dtype.kind not in "biu" or int(raw) not in (0, 1):
+        raise InvalidEpisodeError(f"'terminated' must be true or false, got {raw.item()!r}")
+    return bool(raw)
+
+
+def _optional_last_state(arrays: Mapping[str, np.ndarray], obs_dim: int) -> np.ndarray | None:
+    if "last_state" not in arrays:
+        return None
+    raw = np.asarray(arrays["last_state"])
+    if raw.shape != (obs_dim,):
+        raise InvalidEpisodeError(f"'last_state' must have shape ({obs_dim},), got {raw.shape}")
+    return _as_finite_float32("last_state", raw, "float32", MAX_ABS_VALUE)
+
+
+def _optional_meta(arrays: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    """The meta object without its ``format`` (the file's, not the game's)."""
     meta = _parse_meta(np.asarray(arrays["meta"])) if "meta" in arrays else {}
     meta.pop("format", None)
-    return Episode(states, actions, rewards, logp, policy_version, terminated, last_state, meta)
+    return meta
 
 
 # --------------------------------------------------------------------------- build/save/load

@@ -9,26 +9,35 @@ import secrets
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 #: On Windows a file that another process holds open cannot be replaced or renamed
-#: (PermissionError); such holds are short (a reader loading a model), so retry briefly.
+#: (PermissionError); such holds are short (a reader loading a model), so retry briefly:
+#: 20 attempts, waits doubling from 5 ms up to 100 ms (about 1.5 s in all).
 REPLACE_ATTEMPTS = 20
 REPLACE_FIRST_DELAY_S = 0.005
+REPLACE_MAX_DELAY_S = 0.1
+
+_T = TypeVar("_T")
+
+
+def retry_on_permission_error(action: Callable[[], _T]) -> _T:
+    """``action()``, tried up to :data:`REPLACE_ATTEMPTS` times while it raises
+    ``PermissionError`` (a Windows hold); the last attempt's ``PermissionError`` propagates.
+    Any other error propagates at once."""
+    delay = REPLACE_FIRST_DELAY_S
+    for _ in range(REPLACE_ATTEMPTS - 1):
+        try:
+            return action()
+        except PermissionError:
+            time.sleep(delay)
+            delay = min(delay * 2, REPLACE_MAX_DELAY_S)
+    return action()  # the last attempt: nothing is left to wait for
 
 
 def replace_with_retry(src: Path, dst: Path) -> None:
     """``os.replace`` (atomic), retried for a short while on ``PermissionError``."""
-    delay = REPLACE_FIRST_DELAY_S
-    for attempt in range(REPLACE_ATTEMPTS):
-        try:
-            os.replace(src, dst)
-            return
-        except PermissionError:
-            if attempt == REPLACE_ATTEMPTS - 1:
-                raise
-            time.sleep(delay)
-            delay = min(delay * 2, 0.1)
+    retry_on_permission_error(lambda: os.replace(src, dst))
 
 
 def temp_name_for(path: Path) -> Path:
@@ -128,14 +137,5 @@ def move_into(src: Path, folder: Path, name: str | None = None) -> Path:
     """
     folder.mkdir(parents=True, exist_ok=True)
     dst = free_name(folder, name or src.name)
-    delay = REPLACE_FIRST_DELAY_S
-    for attempt in range(REPLACE_ATTEMPTS):
-        try:
-            os.rename(src, dst)
-            return dst
-        except PermissionError:
-            if attempt == REPLACE_ATTEMPTS - 1:
-                raise
-            time.sleep(delay)
-            delay = min(delay * 2, 0.1)
-    raise AssertionError("unreachable")
+    retry_on_permission_error(lambda: os.rename(src, dst))
+    return dst

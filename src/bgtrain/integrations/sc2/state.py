@@ -92,7 +92,12 @@ def map_control(bot: BotAI) -> float:
         enemy = list(bot.enemy_start_locations)
     try:
         locations = list(bot.expansion_locations_list)
-    except (AssertionError, AttributeError):  # expansions not computed for this bot
+    except (AssertionError, AttributeError):
+        # Catching AssertionError is deliberate: burnysc2's ``expansion_locations_list``
+        # says "expansions not computed yet" with an ``assert``, not an error of its own
+        # (under ``python -O`` it returns the empty list instead, handled below). An
+        # AttributeError: a bot whose variables burnysc2 has not initialised yet. Both
+        # mean no map is known yet, so no map control.
         return 0.0
     if not locations:
         return 0.0
