@@ -11,7 +11,7 @@ import multiprocessing as mp
 import queue
 import signal
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from bgtrain.errors import BgtrainError
 from bgtrain.learn.settings import LearnerSettings
@@ -23,13 +23,17 @@ LEARNER_EXIT_TIMEOUT_S = 10.0
 #: How often the start-up wait looks whether the process died without a word.
 START_POLL_S = 0.5
 
-STARTED = "started"
-ERROR = "error"
+
+class StartStatus(NamedTuple):
+    """What the learner process says once its start-up is over."""
+
+    #: Why it could not start (the learner's own message); ``None``: it runs.
+    error: str | None = None
 
 
 def learner_process_main(root: Path, settings: LearnerSettings, stop: Any, status: Any) -> None:
-    """Start a learner, put ``(STARTED, None)`` or ``(ERROR, message)`` on ``status``, run
-    until ``stop`` is set, then stop it (its batch in hand is published or returned)."""
+    """Start a learner, put its :class:`StartStatus` on ``status``, run until ``stop`` is
+    set, then stop it (its batch in hand is published or returned)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the run handles Ctrl+C and sets ``stop``
     from bgtrain.learn.learner import BackgroundLearner
 
@@ -38,9 +42,9 @@ def learner_process_main(root: Path, settings: LearnerSettings, stop: Any, statu
     try:
         learner.start()
     except BgtrainError as exc:
-        status.put((ERROR, str(exc)))
+        status.put(StartStatus(str(exc)))
         return
-    status.put((STARTED, None))
+    status.put(StartStatus())
     stop.wait()
     learner.stop()
 
@@ -71,14 +75,14 @@ class LearnerProcess:
         self._proc.start()
         while True:
             try:
-                kind, payload = self._status.get(timeout=START_POLL_S)
+                started: StartStatus = self._status.get(timeout=START_POLL_S)
                 break
             except queue.Empty:
                 if not self._proc.is_alive():
                     raise BgtrainError("the learner process died while starting") from None
-        if kind == ERROR:
+        if started.error is not None:
             self._proc.join(LEARNER_EXIT_TIMEOUT_S)
-            raise BgtrainError(payload)
+            raise BgtrainError(started.error)
 
     @property
     def pid(self) -> int | None:
