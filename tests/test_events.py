@@ -4,6 +4,7 @@ of a game is the truth."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -175,7 +176,7 @@ def test_an_eval_event_takes_an_evaluation_s_figures_as_they_are():
     from bgtrain.game.evaluation import EvalResult
 
     result = EvalResult(version=3, greedy=True, returns=[1.0, 3.0], outcomes=["Tie", "Tie"])
-    line = EvalEvent(t=1.0, steps=50, **result.as_dict()).to_json()
+    line = dataclasses.replace(result.to_event(steps=50), t=1.0).to_json()
 
     assert line == {
         "event": "eval", "t": 1.0, "steps": 50, "version": 3, "episodes": 2, "greedy": True,

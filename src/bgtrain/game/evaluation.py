@@ -16,6 +16,7 @@ from bgtrain.game.gymnasium_games import (
     outcome_of,
 )
 from bgtrain.game.policy import Policy
+from bgtrain.store.events import EvalEvent
 
 
 class EvalResult(NamedTuple):
@@ -46,6 +47,10 @@ class EvalResult(NamedTuple):
     @property
     def win_rate(self) -> float:
         return self.outcomes.count("Victory") / len(self.outcomes)
+
+    def to_event(self, steps: int) -> EvalEvent:
+        """Its line of ``metrics.jsonl``, for a run that had played ``steps`` game steps."""
+        return EvalEvent.from_json({**self.as_dict(), "steps": steps})
 
     def as_dict(self) -> dict[str, object]:
         return {
