@@ -12,7 +12,6 @@ import pytest
 from bgtrain import TrainingRoot
 from bgtrain.store.events import (
     BatchEvent,
-    EvalEvent,
     GameEvent,
     GameLog,
     GameRefusedEvent,
