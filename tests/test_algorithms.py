@@ -16,7 +16,7 @@ from bgtrain.compat.agent import RLAgent
 from bgtrain.errors import UnknownAlgorithmError
 from bgtrain.game.policy import Policy
 from bgtrain.learn import algorithms
-from bgtrain.learn.algorithms.ppo import Trainer
+from bgtrain.learn.algorithms.ppo import PPOVTrace
 from bgtrain.learn.learner import BackgroundLearner
 from bgtrain.learn.settings import LearnerSettings, PPOSettings
 from bgtrain.store.episode import build_episode
@@ -31,7 +31,7 @@ SMALL = PPOSettings(seed=0, hidden_sizes=(8,), n_epochs=1)
 STATES = np.random.default_rng(0).normal(size=(10, 3)).astype(np.float32)
 
 
-def publish(root, algorithm: str, settings: PPOSettings = SMALL) -> Trainer:
+def publish(root, algorithm: str, settings: PPOSettings = SMALL) -> PPOVTrace:
     """A model of 3 inputs and 2 actions, published with ``meta.algorithm = algorithm``."""
     trainer = algorithms.create(None, 3, 2, settings)
     ModelStore(root).publish(trainer.export(), trainer.meta(algorithm=algorithm))
@@ -56,10 +56,10 @@ def one_game(steps: int = 6) -> list:
 def test_the_registry_resolves_the_empty_name_and_ppo_vtrace_to_ppo(name):
     spec = algorithms.resolve(name)
     assert spec.name == "ppo-vtrace" == algorithms.DEFAULT_ALGORITHM
-    assert spec.factory() is Trainer
+    assert spec.factory() is PPOVTrace
     assert spec.settings_type is PPOSettings
     made = algorithms.create(name, 3, 2, SMALL)
-    assert isinstance(made, Trainer)
+    assert isinstance(made, PPOVTrace)
     assert made.meta().algorithm == "ppo-vtrace"
     assert algorithms.known_algorithms() == ("ppo-vtrace",)
 
@@ -91,7 +91,6 @@ def test_settings_are_the_algorithms_or_a_learners_that_holds_them():
     learner = LearnerSettings(gamma=0.5, hidden_sizes=(4,), poll_interval=1.0)
     made = algorithms.create(None, 3, 2, learner)
     assert made.settings == learner.ppo
-    assert Trainer(3, 2, learner).settings == learner.ppo  # as the learner once built it
     with pytest.raises(TypeError) as exc:
         algorithms.create(None, 3, 2, {"gamma": 0.5})
     assert str(exc.value) == (
@@ -99,12 +98,46 @@ def test_settings_are_the_algorithms_or_a_learners_that_holds_them():
     )
 
 
+def test_the_class_takes_its_own_settings_only_the_registry_unpacks_a_learners():
+    """Given a learner's settings, the class would miss their max_piece_steps: refused."""
+    with pytest.raises(TypeError) as exc:
+        PPOVTrace(3, 2, LearnerSettings())
+    assert str(exc.value) == (
+        "PPOVTrace takes PPOSettings, got LearnerSettings (make it with "
+        "bgtrain.learn.algorithms.create to pass a learner's settings)"
+    )
+    with pytest.raises(ValueError, match=r"^max_piece_steps must be at least 1, got 0$"):
+        PPOVTrace(3, 2, SMALL, max_piece_steps=0)
+
+
+def test_the_algorithm_gets_the_learners_piece_length(tmp_path):
+    """max_piece_steps is the learner's setting (its pipeline splits longer games); the
+    registry hands it to the algorithm, new or continued; other settings get the default."""
+    learner = LearnerSettings(max_piece_steps=4, hidden_sizes=(8,), seed=0)
+    made = algorithms.create(None, 3, 2, learner)
+    assert made.max_piece_steps == 4
+    assert algorithms.create(None, 3, 2, SMALL).max_piece_steps == 4096
+    assert algorithms.create(None, 3, 2).max_piece_steps == 4096
+    ModelStore(tmp_path).publish(made.export(), made.meta())
+    model = ModelStore(tmp_path).load()
+    assert algorithms.continue_from(model, learner).max_piece_steps == 4
+    assert algorithms.continue_from(model, SMALL).max_piece_steps == 4096
+    # It cuts a 10-step game where the learner said: step 3 bootstraps from step 4.
+    episode = build_episode(np.ones((10, 3)), [0] * 10, [0.0] * 10, terminated=True)
+    prepared = made._prepare([episode])
+    v4 = made.net.vf(prepared.obs[4:5]).detach()[0, 0].item()
+    assert prepared.targets[3].item() == pytest.approx(made.settings.gamma * v4, abs=1e-6)
+
+
 def test_the_model_records_the_algorithms_settings_not_the_learners():
-    """LearnerSettings inherited the hyperparameters: models carried poll_interval, verbose."""
-    made = algorithms.create(None, 3, 2, LearnerSettings(poll_interval=1.0, gamma=0.9))
+    """LearnerSettings inherited the hyperparameters: models carried poll_interval, verbose.
+    The piece length, which shapes PPO's numbers, is recorded as it always was."""
+    made = algorithms.create(
+        None, 3, 2, LearnerSettings(poll_interval=1.0, gamma=0.9, max_piece_steps=100)
+    )
     hyper = made.meta().hyperparameters
-    assert set(hyper) == {f.name for f in dataclasses.fields(PPOSettings)}
-    assert hyper["gamma"] == 0.9
+    assert list(hyper) == [f.name for f in dataclasses.fields(PPOSettings)] + ["max_piece_steps"]
+    assert (hyper["gamma"], hyper["max_piece_steps"]) == (0.9, 100)
 
 
 def test_the_registry_imports_no_torch():
@@ -135,7 +168,7 @@ def test_a_model_saved_with_an_empty_algorithm_loads_and_continues(tmp_path):
     assert model.meta.algorithm == ""
 
     resumed = algorithms.continue_from(model, SMALL)
-    assert isinstance(resumed, Trainer)
+    assert isinstance(resumed, PPOVTrace)
     want = Policy(trainer.export(), trainer.meta()).probs(STATES)
     np.testing.assert_allclose(Policy(resumed.export(), resumed.meta()).probs(STATES), want)
     metrics = resumed.train(one_game())

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from bgtrain.errors import InvalidModelError
-from bgtrain.game.policy import Policy
+from bgtrain.game.policy import NUMPY_ACTIVATIONS, Policy
 from bgtrain.learn import algorithms
+from bgtrain.learn.algorithms.ppo.network import TORCH_ACTIVATIONS, ActorCritic
 from bgtrain.learn.settings import PPOSettings
 from bgtrain.store import model_layout as layout
 from bgtrain.store.models import ModelMeta
@@ -74,3 +75,25 @@ def test_missing_normalisation_statistics_are_named():
     arrays[layout.OBS_VAR] = np.ones(3, np.float32)
     mean, var, count = layout.obs_statistics(arrays)
     assert (mean.dtype, var.dtype, count) == (np.float64, np.float64, 0.0)
+
+
+def test_both_sides_know_the_layouts_activations_and_no_other():
+    assert tuple(NUMPY_ACTIVATIONS) == tuple(TORCH_ACTIVATIONS) == layout.ACTIVATIONS
+    with pytest.raises(ValueError, match=r"^activation must be tanh or relu, got 'gelu'$"):
+        ActorCritic(3, 2, (4,), "gelu")
+
+
+def test_both_sides_normalise_states_with_the_layouts_one_function():
+    made = trainer()
+    rng = np.random.default_rng(3)
+    states = rng.normal([5.0, -2.0, 100.0], [1.0, 0.01, 30.0], size=(8, 3))
+    made.obs_rms.update(states)  # non-trivial statistics, as training would leave them
+    states[0, 1] = 1e6  # far outside: clipped
+    policy = Policy(made.export(), made.meta(version=1))
+    on_torch_side = made.normalize(states).numpy()
+    np.testing.assert_array_equal(policy.normalize(states), on_torch_side)
+    assert on_torch_side.dtype == np.float32 and on_torch_side[0, 1] == layout.OBS_CLIP
+    mean, var = made.obs_rms.mean, made.obs_rms.var
+    want = np.clip((states - mean) / np.sqrt(var + layout.OBS_EPS), -10, 10)
+    # float32 arithmetic: a state near its mean, over a std of 0.01, is good to ~2e-5.
+    np.testing.assert_allclose(on_torch_side, want, rtol=1e-5, atol=1e-4)

@@ -192,6 +192,27 @@ def test_unknown_activation_is_refused():
     assert str(exc.value) == "unknown activation 'gelu'"
 
 
+def test_a_model_of_another_algorithm_is_refused_not_read_as_this_mlp():
+    """Before, the policy ignored meta.algorithm: a future algorithm's model whose arrays
+    happened to fit was played as a PPO MLP, in silence."""
+    with pytest.raises(InvalidModelError) as exc:
+        Policy(model_arrays(), meta(version=7, algorithm="sac"))
+    assert str(exc.value) == (
+        "model v7 was trained by algorithm 'sac', which the numpy policy cannot play (it "
+        "plays ppo-vtrace): play it with a bgtrain that knows it, or roll back to a version "
+        "it knows (bgtrain rollback VERSION)"
+    )
+
+
+@pytest.mark.parametrize("algorithm", ["", "ppo-vtrace"])
+def test_a_model_of_ppo_vtrace_or_of_no_named_algorithm_is_played(algorithm):
+    """Older files name no algorithm: they are ppo-vtrace models."""
+    arrays = model_arrays(seed=4)
+    state = np.random.default_rng(4).normal(size=OBS).astype(np.float32)
+    p = Policy(arrays, meta(algorithm=algorithm))
+    np.testing.assert_allclose(p.probs(state), reference_probs(arrays, state), atol=1e-6)
+
+
 def _corrupt(kind: str) -> dict[str, np.ndarray]:
     arrays = model_arrays()
     if kind == "pi inner layer":

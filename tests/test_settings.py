@@ -278,9 +278,10 @@ def test_an_optional_setting_takes_none_from_a_flag_and_a_file(tmp_path):
 
 # --------------------------------------------------------------------------- allowed ranges
 #
-# Every setting declares its allowed values once (config.py, RunConfig); the same check
-# refuses a bad value from a keyword argument, a TOML file or a flag, before anything
-# starts. One row per setting: a value just outside its range, and the exact message.
+# Every setting declares its allowed values once (learn/settings.py, RunConfig); the same
+# check refuses a bad value from a keyword argument, a TOML file or a flag, before
+# anything starts. One row per setting: a value just outside its range, and the exact
+# message.
 
 BAD_LEARNER_VALUES = [
     ("learning_rate", 0.0, "greater than 0 and at most 1"),
@@ -627,6 +628,17 @@ def test_the_learner_holds_the_algorithms_settings_and_not_the_other_way_round()
     assert LearnerSettings(ppo=PPOSettings(gamma=0.5), gamma=0.7).ppo.gamma == 0.7
     with pytest.raises(AttributeError, match="'LearnerSettings' object has no attribute 'gama'"):
         _ = s.gama
+
+
+def test_the_piece_length_is_the_learners_own_setting():
+    """The learner's pipeline splits long games by it, so it cannot be one algorithm's
+    (another algorithm's settings would lack it); it keeps its place among the flags."""
+    assert "max_piece_steps" in {f.name for f in dataclasses.fields(LearnerSettings)}
+    assert "max_piece_steps" not in {f.name for f in dataclasses.fields(PPOSettings)}
+    s = LearnerSettings(max_piece_steps=7, gamma=0.5)
+    assert (s.max_piece_steps, s.ppo) == (7, PPOSettings(gamma=0.5))
+    names = setting_names(LearnerSettings)
+    assert names[names.index("seed") + 1] == "max_piece_steps"  # right after PPO's
 
 
 def test_replacing_a_held_setting_keeps_the_others():

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from bgtrain.game.policy import Policy
-from bgtrain.learn.algorithms.ppo import PPOSettings, Trainer, vtrace
+from bgtrain.learn.algorithms.ppo import PPOVTrace, vtrace
+from bgtrain.learn.settings import PPOSettings
 from bgtrain.store.episode import build_episode
 from bgtrain.store.models import ModelMeta, ModelStore
 
@@ -22,11 +23,11 @@ SMALL = {"hidden_sizes": (16, 16), "n_epochs": 2}
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def numpy_policy(trainer: Trainer, version: int = 1) -> Policy:
+def numpy_policy(trainer: PPOVTrace, version: int = 1) -> Policy:
     return Policy(trainer.export(), trainer.meta(version=version))
 
 
-def torch_probs_values(trainer: Trainer, states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def torch_probs_values(trainer: PPOVTrace, states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     with torch.no_grad():
         logits, values = trainer.net(trainer.normalize(states))
     return torch.softmax(logits.double(), dim=-1).numpy(), values.numpy()
@@ -63,7 +64,7 @@ def test_bandit_learns_to_prefer_the_rewarded_action():
 
     At the seed's step size (RLAgent's 0.001): a few batches are enough to show it.
     """
-    trainer = Trainer(3, 2, PPOSettings(seed=0, learning_rate=1e-3))
+    trainer = PPOVTrace(3, 2, PPOSettings(seed=0, learning_rate=1e-3))
     rng = np.random.default_rng(0)
     state = np.array([0.3, -1.0, 2.0], dtype=np.float32)
     start = numpy_policy(trainer).probs(state)[0]
@@ -77,7 +78,7 @@ def test_bandit_learns_to_prefer_the_rewarded_action():
 
 
 def test_episodes_without_logp_are_on_policy_ratio_one():
-    trainer = Trainer(4, 3, PPOSettings(seed=1, **SMALL))
+    trainer = PPOVTrace(4, 3, PPOSettings(seed=1, **SMALL))
     rng = np.random.default_rng(1)
     for _ in range(2):
         metrics = trainer.train(random_episodes(rng))
@@ -86,7 +87,7 @@ def test_episodes_without_logp_are_on_policy_ratio_one():
 
 def test_logp_recorded_by_the_current_policy_gives_ratio_one():
     # Fixed normalisation: the policy a game plays is then exactly the trainer's policy.
-    trainer = Trainer(4, 3, PPOSettings(seed=2, normalize_obs=False, **SMALL))
+    trainer = PPOVTrace(4, 3, PPOSettings(seed=2, normalize_obs=False, **SMALL))
     rng = np.random.default_rng(2)
     trainer.train(random_episodes(rng))  # move away from the initial, near-uniform policy
     policy = numpy_policy(trainer)
@@ -141,7 +142,7 @@ def _policy_change(clip_range: float, seed: int = 0):
         minibatch_size=64,
         learning_rate=1e-3,
     )
-    trainer = Trainer(4, 2, settings)
+    trainer = PPOVTrace(4, 2, settings)
     before = numpy_policy(trainer).log_probs(base)
     behaviour = np.array([ep.logp[0] for ep in episodes[: len(base)]])
     current = before[np.arange(len(base)), [ep.actions[0] for ep in episodes[: len(base)]]]
@@ -178,8 +179,8 @@ def test_target_kl_stops_a_batch_early():
     rng = np.random.default_rng(0)
     batch = random_episodes(rng, n_episodes=8, steps=16, obs_dim=3, n_actions=2)
     common = dict(seed=0, learning_rate=0.01, n_epochs=50, clip_range=1e6, normalize_obs=False)
-    stopped = Trainer(3, 2, PPOSettings(**common, target_kl=0.01)).train(batch)
-    full = Trainer(3, 2, PPOSettings(**common, target_kl=None)).train(batch)
+    stopped = PPOVTrace(3, 2, PPOSettings(**common, target_kl=0.01)).train(batch)
+    full = PPOVTrace(3, 2, PPOSettings(**common, target_kl=None)).train(batch)
     assert full.approx_kl > 0.015  # without the stop the policy does move that far
     assert stopped.n_updates < full.n_updates
     # Every applied minibatch started below 1.5 x target_kl; the one above was not applied.
@@ -195,7 +196,7 @@ def test_target_kl_stops_a_batch_early():
 )
 def test_numpy_policy_equals_the_torch_network(tmp_path, obs_dim, n_actions, activation, hidden):
     settings = PPOSettings(seed=3, activation=activation, hidden_sizes=hidden, n_epochs=2)
-    trainer = Trainer(obs_dim, n_actions, settings)
+    trainer = PPOVTrace(obs_dim, n_actions, settings)
     rng = np.random.default_rng(obs_dim * 10 + n_actions)
     scale = rng.uniform(0.1, 5.0, size=obs_dim)
     trainer.train(random_episodes(rng, obs_dim=obs_dim, n_actions=n_actions, loc=3.0, scale=scale))
@@ -279,7 +280,7 @@ def test_vtrace_scales_td_errors_down_when_the_behaviour_was_more_likely():
 
 def test_cut_short_episode_bootstraps_from_its_last_state():
     settings = PPOSettings(seed=5, gamma=0.9, **SMALL)
-    trainer = Trainer(3, 2, settings)
+    trainer = PPOVTrace(3, 2, settings)
     rng = np.random.default_rng(5)
     trainer.train(random_episodes(rng, obs_dim=3, n_actions=2))  # a non-trivial critic
     states = rng.normal(size=(4, 3)).astype(np.float32)
@@ -301,7 +302,7 @@ def test_cut_short_episode_bootstraps_from_its_last_state():
 
 def test_observation_statistics_are_those_of_every_state_seen(tmp_path):
     settings = PPOSettings(seed=6, hidden_sizes=(8,), n_epochs=1)
-    trainer = Trainer(3, 2, settings)
+    trainer = PPOVTrace(3, 2, settings)
     rng = np.random.default_rng(6)
     seen = []
     for i in range(4):  # batches of different sizes and distributions: the parallel merge
@@ -323,7 +324,7 @@ def test_observation_statistics_are_those_of_every_state_seen(tmp_path):
 
     # A learner restarted from the published model carries on with the same statistics.
     ModelStore(tmp_path).publish(trainer.export(), trainer.meta())
-    resumed = Trainer.from_model(ModelStore(tmp_path).load(), settings)
+    resumed = PPOVTrace.from_model(ModelStore(tmp_path).load(), settings)
     batch = random_episodes(rng, n_episodes=3, steps=4, obs_dim=3, n_actions=2, loc=-7.0)
     seen.extend(ep.states for ep in batch)
     resumed.train(batch)
@@ -337,14 +338,14 @@ def test_observation_statistics_are_those_of_every_state_seen(tmp_path):
 
 def test_from_model_continues_the_published_model(tmp_path):
     settings = PPOSettings(seed=7, hidden_sizes=(12, 6), activation="relu", n_epochs=2)
-    trainer = Trainer(5, 3, settings)
+    trainer = PPOVTrace(5, 3, settings)
     rng = np.random.default_rng(7)
     trainer.train(random_episodes(rng, obs_dim=5, loc=2.0))
     store = ModelStore(tmp_path)
     store.publish(trainer.export(), trainer.meta())
 
     # The learner's own settings say (64, 64) tanh: the model's meta wins.
-    resumed = Trainer.from_model(store.load(), PPOSettings(seed=8))
+    resumed = PPOVTrace.from_model(store.load(), PPOSettings(seed=8))
     assert resumed.net.hidden == (12, 6)
     assert resumed.net.activation == "relu"
     assert resumed.meta().layer_sizes == (12, 6)
@@ -363,10 +364,10 @@ def test_from_model_continues_the_published_model(tmp_path):
 
 
 def test_from_model_without_settings_or_layer_sizes_in_meta(tmp_path):
-    trainer = Trainer(3, 2, PPOSettings(seed=9, n_epochs=1))  # default (64, 64) tanh
+    trainer = PPOVTrace(3, 2, PPOSettings(seed=9, n_epochs=1))  # default (64, 64) tanh
     meta = ModelMeta(version=0, obs_dim=3, n_actions=2)  # a hand-made model: sizes unstated
     ModelStore(tmp_path).publish(trainer.export(), meta)
-    resumed = Trainer.from_model(ModelStore(tmp_path).load())
+    resumed = PPOVTrace.from_model(ModelStore(tmp_path).load())
     states = np.random.default_rng(9).normal(size=(5, 3)).astype(np.float32)
     np.testing.assert_allclose(
         torch_probs_values(resumed, states)[0], torch_probs_values(trainer, states)[0], atol=1e-6
@@ -375,7 +376,7 @@ def test_from_model_without_settings_or_layer_sizes_in_meta(tmp_path):
 
 def test_meta_records_the_network_and_hyperparameters():
     settings = dataclasses.replace(PPOSettings(), hidden_sizes=(10,), activation="relu")
-    meta = Trainer(6, 4, settings).meta(version=3)
+    meta = PPOVTrace(6, 4, settings).meta(version=3)
     assert (meta.version, meta.obs_dim, meta.n_actions) == (3, 6, 4)
     assert meta.layer_sizes == (10,) and meta.activation == "relu"
     assert meta.hyperparameters["learning_rate"] == 3e-4
@@ -389,7 +390,7 @@ def test_replayed_episodes_train_but_are_counted_apart_and_not_in_the_statistics
     rng = np.random.default_rng(3)
     new = random_episodes(rng, n_episodes=2, steps=5, loc=5.0)
     replayed = random_episodes(rng, n_episodes=3, steps=4, loc=-5.0)
-    trainer = Trainer(4, 3, PPOSettings(seed=0))
+    trainer = PPOVTrace(4, 3, PPOSettings(seed=0))
     before = trainer.net.export()
     metrics = trainer.train(new, replay=replayed)
     assert (metrics.n_samples, metrics.n_replayed_samples, metrics.n_episodes) == (10, 12, 2)
@@ -404,7 +405,7 @@ def test_replayed_episodes_train_but_are_counted_apart_and_not_in_the_statistics
 def test_a_batch_of_one_step_trains_without_a_nan(recwarn):
     """A one-step game alone in a batch (a game cut short at its first step when a run
     stops) made the advantage's std NaN: torch warned and the batch was not finite."""
-    trainer = Trainer(3, 2, PPOSettings(seed=0))
+    trainer = PPOVTrace(3, 2, PPOSettings(seed=0))
     before = [p.detach().clone() for p in trainer.net.parameters()]
     state = np.array([0.3, -1.0, 2.0], dtype=np.float32)
 

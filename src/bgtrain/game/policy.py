@@ -15,31 +15,51 @@ import numpy as np
 
 from bgtrain.errors import InvalidModelError
 from bgtrain.store import model_layout as layout
-from bgtrain.store.model_layout import OBS_CLIP, OBS_EPS
 from bgtrain.store.models import LoadedModel, ModelMeta, ModelStore
 from bgtrain.store.root import TrainingRoot
 
-ACTIVATIONS = {"tanh": np.tanh, "relu": lambda x: np.maximum(x, 0)}
+
+def _relu(x: np.ndarray) -> np.ndarray:
+    return np.maximum(x, 0)
+
+
+#: The numpy function of each of the layout's activation names (the torch side has its own).
+NUMPY_ACTIVATIONS = {layout.TANH: np.tanh, layout.RELU: _relu}
+
+
+def _check_algorithm(meta: ModelMeta) -> None:
+    """Refuse a model of an algorithm whose arrays are laid out otherwise: read as this
+    MLP, it would play nonsense (or fail on a missing array) instead of saying why."""
+    name = meta.algorithm or layout.DEFAULT_ALGORITHM
+    if name not in layout.ALGORITHMS:
+        raise InvalidModelError(
+            f"model v{meta.version} was trained by algorithm {name!r}, which the numpy "
+            f"policy cannot play (it plays {', '.join(layout.ALGORITHMS)}): play it with a "
+            "bgtrain that knows it, or roll back to a version it knows (bgtrain rollback "
+            "VERSION)"
+        )
 
 
 class Policy:
     """Chooses actions for one model version. ``act`` samples, ``act_greedy`` takes the best."""
 
     def __init__(self, arrays: Mapping[str, np.ndarray], meta: ModelMeta) -> None:
-        """Raises :class:`InvalidModelError` when the arrays are not an actor-critic of the
-        meta's ``obs_dim`` and ``n_actions``, or the activation is unknown."""
+        """Raises :class:`InvalidModelError` when the meta names an algorithm whose models
+        are not of :mod:`~bgtrain.store.model_layout`'s layout, when the arrays are not an
+        actor-critic of the meta's ``obs_dim`` and ``n_actions``, or when the activation is
+        unknown."""
+        _check_algorithm(meta)
         self.meta = meta
         self.version = meta.version
         self.obs_dim = meta.obs_dim
         self.n_actions = meta.n_actions
         mean, var, _ = layout.obs_statistics(arrays)
-        self._mean = mean.astype(np.float32)
-        self._inv_std = (1.0 / np.sqrt(var + OBS_EPS)).astype(np.float32)
+        self._obs = layout.ObsNormalization.of(mean, var)
         self._pi = layout.layers(arrays, layout.POLICY)
         self._vf = layout.layers(arrays, layout.VALUE)
         self._check_shapes()
         try:
-            self._activation = ACTIVATIONS[meta.activation or layout.DEFAULT_ACTIVATION]
+            self._activation = NUMPY_ACTIVATIONS[meta.activation or layout.DEFAULT_ACTIVATION]
         except KeyError:
             raise InvalidModelError(f"unknown activation {meta.activation!r}") from None
         self._rng = random.Random()
@@ -55,7 +75,7 @@ class Policy:
             )
         layout.check_layers(self._pi, layout.POLICY, self.obs_dim, self.n_actions)
         layout.check_layers(self._vf, layout.VALUE, self.obs_dim, 1)
-        for name, stat in ((layout.OBS_MEAN, self._mean), (layout.OBS_VAR, self._inv_std)):
+        for name, stat in ((layout.OBS_MEAN, self._obs.mean), (layout.OBS_VAR, self._obs.inv_std)):
             if stat.shape != (self.obs_dim,):
                 raise InvalidModelError(
                     f"{name!r} has shape {stat.shape}; expected ({self.obs_dim},)"
@@ -75,8 +95,8 @@ class Policy:
     # ------------------------------------------------------------------ networks
 
     def normalize(self, states: np.ndarray) -> np.ndarray:
-        x = (np.asarray(states, dtype=np.float32) - self._mean) * self._inv_std
-        return np.clip(x, -OBS_CLIP, OBS_CLIP)
+        """States ``[obs_dim]`` or ``[B, obs_dim]`` as the networks take them (float32)."""
+        return self._obs.apply(states)
 
     def _forward(self, layers: list[layout.Layer], x: np.ndarray) -> np.ndarray:
         for w, b in layers[:-1]:

@@ -7,8 +7,9 @@ keyword arguments alike), so a bad value is refused before anything starts.
 
 :class:`LearnerSettings` *holds* the algorithm's settings (:class:`PPOSettings`, the
 model's hyperparameters, recorded in every model it publishes) beside its own (files,
-threads, timing). Flags, TOML keys and the README table name them all flat
-(``--learning-rate``, ``learning_rate = ...`` under ``[learner]``).
+threads, timing, and ``max_piece_steps``: the pipeline splits longer games, and the
+registry hands the value to the algorithm). Flags, TOML keys and the README table name
+them all flat (``--learning-rate``, ``learning_rate = ...`` under ``[learner]``).
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ SEED_RANGE = between(0, 2**32 - 1)
 #: The learner waits on events with these timeouts: beyond an hour a poll is no poll,
 #: and a huge one overflows the platform's wait limit (49 days on Windows).
 POLL_RANGE = greater_than(0, 3600)
+#: The default of ``max_piece_steps``: also the piece length of an algorithm made without
+#: a learner's settings (RLAgent, a benchmark).
+MAX_PIECE_STEPS = 4096
 
 
 @dataclass(frozen=True)
@@ -69,17 +73,10 @@ class PPOSettings:
         (64, 64), "hidden layer sizes of both networks", at_least(1)
     )
     activation: str = setting(
-        DEFAULT_ACTIVATION, "hidden activation: tanh or relu", one_of(*ACTIVATIONS)
+        DEFAULT_ACTIVATION, f"hidden activation: {' or '.join(ACTIVATIONS)}", one_of(*ACTIVATIONS)
     )
     normalize_obs: bool = setting(True, "normalise observations with running statistics")
     seed: int | None = setting(None, "seed of the network initialisation and shuffling", SEED_RANGE)
-    max_piece_steps: int = setting(
-        4096,
-        "longest piece of an episode handled at once: a longer game is cut into pieces "
-        "(each bootstrapping from the value where it is cut), so that memory stays bounded "
-        "and a stop never waits on one huge game",
-        at_least(1),
-    )
 
     def __post_init__(self) -> None:
         check_settings(self)
@@ -94,6 +91,15 @@ class LearnerSettings:
 
     # held() is a dataclasses.field with a default_factory (ruff cannot see it).
     ppo: PPOSettings = held(PPOSettings, "the hyperparameters of PPO with V-trace")  # noqa: RUF009
+    # First of the learner's own, where it stood (last of PPO's) before it moved here:
+    # flags, TOML keys and README rows keep their order.
+    max_piece_steps: int = setting(
+        MAX_PIECE_STEPS,
+        "longest piece of an episode handled at once: a longer game is cut into pieces "
+        "(each bootstrapping from the value where it is cut), so that memory stays bounded "
+        "and a stop never waits on one huge game",
+        at_least(1),
+    )
     batch_files: int = setting(10, "most files in one training batch (the seed's 10)", at_least(1))
     batch_steps: int | None = setting(
         512,

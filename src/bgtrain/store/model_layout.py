@@ -1,7 +1,8 @@
 """The arrays of a model file (format 1, DESIGN.md): their names, in one place.
 
-A model is an MLP actor-critic, two separate networks, with the observation
-normalisation it was trained with:
+A model of the algorithms in :data:`ALGORITHMS` (its meta's ``algorithm``; an empty name
+is :data:`DEFAULT_ALGORITHM`, as the first files have it) is an MLP actor-critic, two
+separate networks, with the observation normalisation it was trained with:
 
     obs_mean, obs_var          float32 [obs_dim]: inputs are (x - mean) / sqrt(var + OBS_EPS),
                                clipped to +-OBS_CLIP
@@ -10,13 +11,15 @@ normalisation it was trained with:
                                the last gives one logit per action
     vf.w{i}, vf.b{i}           value layers; the last gives one value
 
-The torch trainer writes and reads these names, the numpy policy reads them: both ask
+The torch algorithm writes and reads these names and normalises its inputs with
+:class:`ObsNormalization`, the numpy policy reads them and normalises alike: both ask
 this module, which imports neither torch nor anything of the learner.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -34,12 +37,22 @@ OBS_CLIP = 10.0
 #: The two networks, by prefix.
 POLICY = "pi"
 VALUE = "vf"
-NETWORKS = (POLICY, VALUE)
 
-#: Hidden activations the networks (torch and numpy alike) know.
-ACTIVATIONS = ("tanh", "relu")
+#: PPO with V-trace: the algorithm of every model bgtrain has written so far.
+PPO_VTRACE = "ppo-vtrace"
+#: The algorithms (``ModelMeta.algorithm``) whose models have this layout: the only ones
+#: the numpy policy can play.
+ALGORITHMS = (PPO_VTRACE,)
+#: What a model whose meta names no algorithm was trained by (older files name none).
+DEFAULT_ALGORITHM = PPO_VTRACE
+
+#: Hidden activations the networks (torch and numpy alike) know: each side maps these
+#: names, and no others, to its functions.
+TANH = "tanh"
+RELU = "relu"
+ACTIVATIONS = (TANH, RELU)
 #: What a model whose meta names no activation uses (the first models did not name it).
-DEFAULT_ACTIVATION = "tanh"
+DEFAULT_ACTIVATION = TANH
 
 Layer = tuple[np.ndarray, np.ndarray]
 
@@ -130,6 +143,29 @@ def obs_statistics(arrays: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.nda
     except KeyError as exc:
         raise InvalidModelError(f"model has no {exc.args[0]!r} array") from None
     return mean, var, float(arrays.get(OBS_COUNT, np.array(0.0)))
+
+
+class ObsNormalization(NamedTuple):
+    """How states become network inputs: ``clip((x - mean) / sqrt(var + OBS_EPS),
+    -OBS_CLIP, OBS_CLIP)``, in float32, the same on the torch and the numpy side."""
+
+    mean: np.ndarray  # float32 [obs_dim]
+    inv_std: np.ndarray  # float32 [obs_dim]: 1 / sqrt(var + OBS_EPS)
+
+    @classmethod
+    def of(cls, mean: np.ndarray, var: np.ndarray) -> ObsNormalization:
+        """From the statistics (``[obs_dim]``, any float dtype: computed in theirs, then
+        stored as float32)."""
+        return cls(
+            np.asarray(mean).astype(np.float32),
+            (1.0 / np.sqrt(var + OBS_EPS)).astype(np.float32),
+        )
+
+    def apply(self, states: np.ndarray) -> np.ndarray:
+        """``states`` (``[obs_dim]`` or ``[B, obs_dim]``, any number dtype) normalised:
+        float32 of the same shape."""
+        x = (np.asarray(states, dtype=np.float32) - self.mean) * self.inv_std
+        return np.clip(x, -OBS_CLIP, OBS_CLIP)
 
 
 def network_arrays(network: str, found: Sequence[Layer]) -> dict[str, np.ndarray]:

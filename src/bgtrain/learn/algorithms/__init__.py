@@ -1,11 +1,17 @@
 """Learning algorithms, by the name a model file records (``ModelMeta.algorithm``).
 
-The learner, :class:`~bgtrain.compat.agent.RLAgent`, the benchmarks and the tests make an
-algorithm here, never by naming an implementation class:
+The learner, :class:`~bgtrain.compat.agent.RLAgent` and the benchmarks make an algorithm
+here, never by naming an implementation class (only the tests of an implementation, and
+of the learner's fault handling, name :class:`~bgtrain.learn.algorithms.ppo.PPOVTrace`):
 
 * :func:`create` — a new model, of the named algorithm (default: :data:`DEFAULT_ALGORITHM`);
 * :func:`continue_from` — a published model, by the algorithm its meta names (an empty
   name is a model from before names were read: today's ``ppo-vtrace``).
+
+Both take the algorithm's settings, or a ``LearnerSettings`` that holds them: from that
+one the algorithm also gets the learner's ``max_piece_steps`` (see
+:class:`~bgtrain.learn.algorithms.base.AlgorithmFactory`); from anything else, the default
+:data:`~bgtrain.learn.settings.MAX_PIECE_STEPS`.
 
 An unknown name is refused with :class:`~bgtrain.errors.UnknownAlgorithmError`. This
 module is torch-free: an implementation is imported when it is first made.
@@ -24,7 +30,8 @@ from typing import Any
 
 from bgtrain.errors import UnknownAlgorithmError
 from bgtrain.learn.algorithms.base import Algorithm, AlgorithmFactory, TrainMetrics
-from bgtrain.learn.settings import PPOSettings
+from bgtrain.learn.settings import MAX_PIECE_STEPS, LearnerSettings, PPOSettings
+from bgtrain.store.model_layout import DEFAULT_ALGORITHM, PPO_VTRACE
 from bgtrain.store.models import LoadedModel
 
 __all__ = [
@@ -72,15 +79,15 @@ class AlgorithmSpec:
         )
 
 
-#: The algorithm of every model bgtrain has written so far: PPO with V-trace.
-DEFAULT_ALGORITHM = "ppo-vtrace"
+# DEFAULT_ALGORITHM (from the model layout): what a new model is, and what a model whose
+# meta names no algorithm was trained by: PPO with V-trace.
 
 ALGORITHMS: dict[str, AlgorithmSpec] = {
     spec.name: spec
     for spec in (
         AlgorithmSpec(
-            name=DEFAULT_ALGORITHM,
-            implementation="bgtrain.learn.algorithms.ppo:Trainer",
+            name=PPO_VTRACE,
+            implementation="bgtrain.learn.algorithms.ppo:PPOVTrace",
             settings_type=PPOSettings,
             settings_field="ppo",
         ),
@@ -108,12 +115,22 @@ def resolve(name: str | None) -> AlgorithmSpec:
     return spec
 
 
+def _max_piece_steps(settings: Any) -> int:
+    """The learner's piece length when ``settings`` are a learner's, else the default."""
+    if isinstance(settings, LearnerSettings):
+        return settings.max_piece_steps
+    return MAX_PIECE_STEPS
+
+
 def create(name: str | None, obs_dim: int, n_actions: int, settings: Any = None) -> Algorithm:
     """A new model of algorithm ``name`` (``None``: the default) for states of ``obs_dim``
     numbers and ``n_actions`` actions. ``settings``: the algorithm's settings, or a
-    ``LearnerSettings`` holding them, or ``None`` (its defaults)."""
+    ``LearnerSettings`` holding them (and ``max_piece_steps``), or ``None`` (its
+    defaults). :class:`TypeError` for settings of another algorithm."""
     spec = resolve(name)
-    return spec.factory()(obs_dim, n_actions, spec.settings_from(settings))
+    return spec.factory()(
+        obs_dim, n_actions, spec.settings_from(settings), _max_piece_steps(settings)
+    )
 
 
 def continue_from(model: LoadedModel, settings: Any = None) -> Algorithm:
@@ -131,4 +148,6 @@ def continue_from(model: LoadedModel, settings: Any = None) -> Algorithm:
             exc.algorithm,
             exc.known,
         ) from None
-    return spec.factory().from_model(model, spec.settings_from(settings))
+    return spec.factory().from_model(
+        model, spec.settings_from(settings), _max_piece_steps(settings)
+    )

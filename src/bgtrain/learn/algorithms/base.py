@@ -76,14 +76,6 @@ class Algorithm(Protocol):
         guard's way back to a better version); what the optimiser learnt stays."""
         ...
 
-    def snapshot(self) -> Any:
-        """An opaque copy of everything :meth:`train` changes, for :meth:`restore`."""
-        ...
-
-    def restore(self, state: Any) -> None:
-        """Go back to a :meth:`snapshot` (which stays usable for another restore)."""
-        ...
-
     def undo(self) -> None:
         """Go back to the state before the last :meth:`train` call (its model was not
         published); nothing happens if there was none."""
@@ -96,13 +88,22 @@ class Algorithm(Protocol):
 
 
 class AlgorithmFactory(Protocol):
-    """How the registry makes an algorithm (an implementation class fits it)."""
+    """How the registry makes an algorithm (an implementation class fits it).
 
-    def __call__(self, obs_dim: int, n_actions: int, settings: Any) -> Algorithm:
+    ``settings`` are the algorithm's own settings object (its ``AlgorithmSpec``'s
+    ``settings_type``); ``max_piece_steps`` is the learner's: the longest piece of an
+    episode to handle at once (the learner's pipeline already splits longer files, but
+    RLAgent's batches are not split), so that memory stays bounded and a stop is seen
+    between pieces. An algorithm that has no use for it takes it all the same.
+    """
+
+    def __call__(
+        self, obs_dim: int, n_actions: int, settings: Any, max_piece_steps: int
+    ) -> Algorithm:
         """A new model for states of ``obs_dim`` numbers and ``n_actions`` actions."""
         ...
 
-    def from_model(self, model: LoadedModel, settings: Any) -> Algorithm:
+    def from_model(self, model: LoadedModel, settings: Any, max_piece_steps: int) -> Algorithm:
         """Continue ``model``: its shape (layers, activation) wins over ``settings``;
         :class:`~bgtrain.errors.InvalidModelError` if its arrays do not fit together."""
         ...

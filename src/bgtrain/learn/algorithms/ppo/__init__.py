@@ -25,18 +25,7 @@ the behaviour log-probability ``logp`` (seed files without it are taken as on-po
   saved into the model, so the numpy :class:`~bgtrain.game.policy.Policy` sees the same inputs.
 """
 
-from bgtrain.learn.algorithms.base import TrainMetrics
-from bgtrain.learn.algorithms.ppo.network import ActorCritic, RunningMeanStd
-from bgtrain.learn.algorithms.ppo.trainer import ALGORITHM, Trainer
+from bgtrain.learn.algorithms.ppo.algorithm import PPOVTrace
 from bgtrain.learn.algorithms.ppo.vtrace import vtrace
-from bgtrain.learn.settings import PPOSettings
 
-__all__ = [
-    "ALGORITHM",
-    "ActorCritic",
-    "PPOSettings",
-    "RunningMeanStd",
-    "TrainMetrics",
-    "Trainer",
-    "vtrace",
-]
+__all__ = ["PPOVTrace", "vtrace"]

@@ -12,6 +12,9 @@ from torch import nn
 
 from bgtrain.store import model_layout as layout
 
+#: The torch module of each of the layout's activation names (the numpy policy has its own).
+TORCH_ACTIVATIONS: dict[str, type[nn.Module]] = {layout.TANH: nn.Tanh, layout.RELU: nn.ReLU}
+
 
 class RunningMeanStd:
     """Running mean and variance (parallel-merge form), in float64."""
@@ -35,7 +38,7 @@ class RunningMeanStd:
 
 
 def _mlp(sizes: Sequence[int], activation: str, out_gain: float) -> nn.Sequential:
-    act = {"tanh": nn.Tanh, "relu": nn.ReLU}[activation]
+    act = TORCH_ACTIVATIONS[activation]
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(itertools.pairwise(sizes)):
         linear = nn.Linear(a, b)
@@ -57,8 +60,9 @@ class ActorCritic(nn.Module):
 
     def __init__(self, obs_dim: int, n_actions: int, hidden: Sequence[int], activation: str):
         super().__init__()
-        if activation not in layout.ACTIVATIONS:
-            raise ValueError(f"activation must be tanh or relu, got {activation!r}")
+        if activation not in TORCH_ACTIVATIONS:
+            known = " or ".join(layout.ACTIVATIONS)
+            raise ValueError(f"activation must be {known}, got {activation!r}")
         self.obs_dim, self.n_actions = obs_dim, n_actions
         self.hidden, self.activation = tuple(hidden), activation
         self.pi = _mlp([obs_dim, *hidden, n_actions], activation, out_gain=0.01)

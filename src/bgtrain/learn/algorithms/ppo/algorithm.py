@@ -1,4 +1,5 @@
-"""The PPO/V-trace learning step (see :mod:`bgtrain.learn.algorithms.ppo` for the method)."""
+"""The PPO/V-trace algorithm: its learning state and step (see
+:mod:`bgtrain.learn.algorithms.ppo` for the method)."""
 
 from __future__ import annotations
 
@@ -13,18 +14,14 @@ import torch
 from torch import nn
 
 from bgtrain.errors import NonFiniteTrainingError, TrainingStopped
-from bgtrain.learn.algorithms import resolve
 from bgtrain.learn.algorithms.base import TrainMetrics
 from bgtrain.learn.algorithms.ppo.network import ActorCritic, RunningMeanStd
 from bgtrain.learn.algorithms.ppo.vtrace import vtrace
-from bgtrain.learn.settings import PPOSettings
+from bgtrain.learn.settings import MAX_PIECE_STEPS, PPOSettings
 from bgtrain.store import model_layout as layout
 from bgtrain.store.episode import Episode
-from bgtrain.store.model_layout import OBS_CLIP, OBS_EPS
 from bgtrain.store.models import LoadedModel, ModelMeta
 
-#: The registry's name of this algorithm, recorded in every model it exports.
-ALGORITHM = "ppo-vtrace"
 #: What ``TrainingStopped`` says: the learner puts the batch back.
 _STOPPED = "training stopped: the batch goes back to buffer/"
 #: Indices of the per-minibatch figures summed over a batch.
@@ -50,8 +47,8 @@ class Surrogate(NamedTuple):
     ratio_mean: float  # mean proximal/behaviour ratio: 1.0 on-policy
 
 
-class TrainerState(NamedTuple):
-    """Everything a batch changes (see :meth:`Trainer.snapshot`): deep copies."""
+class LearningState(NamedTuple):
+    """Everything a batch changes (see :meth:`PPOVTrace._snapshot`): deep copies."""
 
     net: dict[str, Any]
     optimizer: dict[str, Any]
@@ -59,23 +56,44 @@ class TrainerState(NamedTuple):
     rng: dict[str, Any]
 
 
-def _ppo_settings(settings: Any) -> PPOSettings:
-    return resolve(ALGORITHM).settings_from(settings)
+def _ppo_settings(settings: PPOSettings | None) -> PPOSettings:
+    """``settings``, or the defaults for ``None``. Anything else is refused: a
+    ``LearnerSettings`` is unpacked by the registry (:func:`~bgtrain.learn.algorithms.create`),
+    which also hands over its ``max_piece_steps``."""
+    if settings is None:
+        return PPOSettings()
+    if not isinstance(settings, PPOSettings):
+        raise TypeError(
+            f"PPOVTrace takes PPOSettings, got {type(settings).__name__} (make it with "
+            "bgtrain.learn.algorithms.create to pass a learner's settings)"
+        )
+    return settings
 
 
-class Trainer:
-    """Holds the network, its optimiser and the observation statistics of one root
-    (an :class:`~bgtrain.learn.algorithms.base.Algorithm`)."""
+class PPOVTrace:
+    """PPO with V-trace (algorithm ``ppo-vtrace``): holds the network, its optimiser and
+    the observation statistics of one root (an
+    :class:`~bgtrain.learn.algorithms.base.Algorithm`)."""
 
-    def __init__(self, obs_dim: int, n_actions: int, settings: Any = None):
-        """``settings``: :class:`PPOSettings`, or a ``LearnerSettings`` (which holds them),
-        or ``None`` (the defaults)."""
+    def __init__(
+        self,
+        obs_dim: int,
+        n_actions: int,
+        settings: PPOSettings | None = None,
+        max_piece_steps: int = MAX_PIECE_STEPS,
+    ) -> None:
+        """``settings``: the hyperparameters (``None``: the defaults). ``max_piece_steps``:
+        an episode is trained in pieces of at most this many steps (the learner's setting
+        of that name); :class:`ValueError` below 1."""
         self.settings = settings = _ppo_settings(settings)
+        if max_piece_steps < 1:
+            raise ValueError(f"max_piece_steps must be at least 1, got {max_piece_steps}")
+        self.max_piece_steps = max_piece_steps
         if settings.seed is not None:
             torch.manual_seed(settings.seed)
         self._rng = np.random.default_rng(settings.seed)
         #: The state before the last train() call, for undo().
-        self._before_train: TrainerState | None = None
+        self._before_train: LearningState | None = None
         self.net = ActorCritic(obs_dim, n_actions, settings.hidden_sizes, settings.activation)
         # foreach: one kernel per step for all tensors, not one per tensor (CPU defaults
         # to the per-tensor loop, which dominates the step of a small MLP).
@@ -93,9 +111,14 @@ class Trainer:
         return self.net.n_actions
 
     @classmethod
-    def from_model(cls, model: LoadedModel, settings: Any = None) -> Trainer:
-        """Continue training a published model (its layer sizes win over ``settings``,
-        which are as the constructor takes them)."""
+    def from_model(
+        cls,
+        model: LoadedModel,
+        settings: PPOSettings | None = None,
+        max_piece_steps: int = MAX_PIECE_STEPS,
+    ) -> PPOVTrace:
+        """Continue training a published model (its layer sizes win over ``settings``;
+        both arguments are as the constructor takes them)."""
         meta = model.meta
         settings = _ppo_settings(settings)
         # The network's shape is the model's: read from its arrays, whatever the meta says.
@@ -104,9 +127,9 @@ class Trainer:
             hidden_sizes=layout.hidden_sizes(model.arrays),
             activation=meta.activation or settings.activation,
         )
-        trainer = cls(meta.obs_dim, meta.n_actions, settings)
-        trainer.load_weights(model.arrays)
-        return trainer
+        algorithm = cls(meta.obs_dim, meta.n_actions, settings, max_piece_steps)
+        algorithm.load_weights(model.arrays)
+        return algorithm
 
     # ------------------------------------------------------------------ state
 
@@ -117,28 +140,19 @@ class Trainer:
         self.net.load_arrays(arrays)
         self.obs_rms.mean, self.obs_rms.var, self.obs_rms.count = layout.obs_statistics(arrays)
 
-    @property
-    def learning_rate(self) -> float:
-        return float(self.optimizer.param_groups[0]["lr"])
-
-    @learning_rate.setter
-    def learning_rate(self, value: float) -> None:
-        for group in self.optimizer.param_groups:
-            group["lr"] = value
-
-    def snapshot(self) -> TrainerState:
+    def _snapshot(self) -> LearningState:
         """A copy of the weights, optimiser moments, observation statistics and shuffling
-        RNG: :meth:`restore` of it undoes a batch exactly (a batch changes the weights
+        RNG: :meth:`_restore` of it undoes a batch exactly (a batch changes the weights
         once, even when its publish fails and it is trained again)."""
-        return TrainerState(
+        return LearningState(
             copy.deepcopy(self.net.state_dict()),
             copy.deepcopy(self.optimizer.state_dict()),
             (self.obs_rms.mean.copy(), self.obs_rms.var.copy(), self.obs_rms.count),
             copy.deepcopy(self._rng.bit_generator.state),
         )
 
-    def restore(self, state: TrainerState) -> None:
-        """Go back to a :meth:`snapshot` (its copies stay usable for another restore)."""
+    def _restore(self, state: LearningState) -> None:
+        """Go back to a :meth:`_snapshot` (its copies stay usable for another restore)."""
         self.net.load_state_dict(copy.deepcopy(state.net))
         self.optimizer.load_state_dict(copy.deepcopy(state.optimizer))
         mean, var, count = state.obs_rms
@@ -149,7 +163,7 @@ class Trainer:
         """Go back to the state before the last :meth:`train` call: its model was not
         published (a batch changes the weights once, even when it is trained again)."""
         if self._before_train is not None:
-            self.restore(self._before_train)
+            self._restore(self._before_train)
 
     def nonfinite_episodes(self, episodes: Sequence[Episode]) -> dict[int, str]:
         """The episodes that, trained on alone from the current state, give non-finite
@@ -180,26 +194,28 @@ class Trainer:
         return arrays
 
     def meta(self, **fields: Any) -> ModelMeta:
-        """The model meta of the current network (version set by the model store)."""
+        """The model meta of the current network (version set by the model store). Its
+        hyperparameters are the settings it trains with, and the piece length: it shapes
+        the numbers too (where a long game bootstraps)."""
         hyper = dataclasses.asdict(self.settings)
         hyper["hidden_sizes"] = list(hyper["hidden_sizes"])
+        hyper["max_piece_steps"] = self.max_piece_steps
         base = ModelMeta(
             version=0,
             obs_dim=self.obs_dim,
             n_actions=self.n_actions,
             layer_sizes=tuple(self.net.hidden),
             activation=self.net.activation,
-            algorithm=ALGORITHM,
+            algorithm=layout.PPO_VTRACE,
             hyperparameters=hyper,
         )
         return dataclasses.replace(base, **fields)
 
     def normalize(self, states: np.ndarray) -> torch.Tensor:
-        """States ``[B, obs_dim]`` as the network takes them (float32, clipped)."""
-        mean = self.obs_rms.mean.astype(np.float32)
-        inv_std = (1.0 / np.sqrt(self.obs_rms.var + OBS_EPS)).astype(np.float32)
-        x = np.clip((states.astype(np.float32) - mean) * inv_std, -OBS_CLIP, OBS_CLIP)
-        return torch.from_numpy(x)
+        """States ``[B, obs_dim]`` as the network takes them (float32, clipped), as the
+        numpy policy normalises them."""
+        normalization = layout.ObsNormalization.of(self.obs_rms.mean, self.obs_rms.var)
+        return torch.from_numpy(normalization.apply(states))
 
     # ------------------------------------------------------------------ training
 
@@ -211,13 +227,13 @@ class Trainer:
     ) -> TrainMetrics:
         """Several epochs of clipped, off-policy-corrected actor-critic on ``episodes``.
 
-        All or nothing: if it raises, the trainer is back to its state before the call.
+        All or nothing: if it raises, the algorithm is back to its state before the call.
         Raises :class:`NonFiniteTrainingError` when a loss, gradient norm, target or
         statistic is not finite (no such step is applied), and :class:`TrainingStopped`
         when ``should_stop()`` turns true (checked between pieces and minibatches, so a
         stop waits for one minibatch, never for a whole batch).
         """
-        self._before_train = self.snapshot()
+        self._before_train = self._snapshot()
         try:
             return self._train(episodes, replay, should_stop or (lambda: False))
         except BaseException:
@@ -257,7 +273,7 @@ class Trainer:
 
     def _update_obs_statistics(self, episodes: Sequence[Episode]) -> None:
         """Merge the new episodes' states (replayed ones were counted when new)."""
-        step = self.settings.max_piece_steps
+        step = self.max_piece_steps
         for ep in episodes:
             for lo in range(0, ep.length, step):
                 self.obs_rms.update(ep.states[lo : lo + step].astype(np.float64))
@@ -363,7 +379,7 @@ class Trainer:
         before its episode does bootstraps from the value of the next state, as a game
         cut short by a time limit would.
         """
-        step = self.settings.max_piece_steps
+        step = self.max_piece_steps
         pieces = []
         for ep in episodes:
             for lo in range(0, ep.length, step):
