@@ -26,8 +26,8 @@ def _in_tmp(tmp_path, monkeypatch):
 
 
 def agent_probs(agent: RLAgent, states: np.ndarray) -> np.ndarray:
-    assert agent.trainer is not None
-    return Policy(agent.trainer.export(), agent.trainer.meta(version=1)).probs(states)
+    assert agent.algorithm is not None
+    return Policy(agent.algorithm.export(), agent.algorithm.meta(version=1)).probs(states)
 
 
 def experiences(rng: np.random.Generator, n: int = 4, steps: int = 5, obs_dim: int = 3):
@@ -59,18 +59,18 @@ def test_agent_learns_the_bandit():
 def test_learning_rate_reaches_the_optimiser():
     agent = RLAgent(learning_rate=0.0123, n_actions=2)
     agent.get_action(STATE)
-    assert agent.trainer is not None
-    assert agent.trainer.optimizer.param_groups[0]["lr"] == 0.0123
+    assert agent.algorithm is not None
+    assert agent.algorithm.optimizer.param_groups[0]["lr"] == 0.0123
     assert RLAgent().settings.learning_rate == 0.001  # the seed's default
 
 
 def test_get_action_makes_the_network_from_the_state():
     agent = RLAgent(settings=SMALL)
-    assert agent.trainer is None
+    assert agent.algorithm is None
     actions = {agent.get_action(list(STATE)) for _ in range(100)}
     assert actions <= set(range(5)) and len(actions) > 1  # the seed bot's five strategies
     assert all(isinstance(a, int) for a in actions)
-    assert agent.trainer is not None and agent.trainer.obs_dim == 3
+    assert agent.algorithm is not None and agent.algorithm.obs_dim == 3
 
 
 def test_train_from_batch_reports_loss_steps_and_games():
@@ -184,7 +184,7 @@ def test_save_model_into_a_root_keeps_the_history_size_of_its_learner(tmp_path):
     agent = RLAgent(settings=SMALL)
     rng = np.random.default_rng(8)
     agent.train_from_batch(experiences(rng))
-    learners.publish(agent.trainer.export(), agent.trainer.meta())
+    learners.publish(agent.algorithm.export(), agent.algorithm.meta())
     for _ in range(4):
         agent.train_from_batch(experiences(rng))
         assert agent.save_model() is True

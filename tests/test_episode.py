@@ -19,8 +19,7 @@ import numpy as np
 import pytest
 
 from bgtrain.errors import InvalidEpisodeError
-from bgtrain.store import fs as _fs
-from bgtrain.store import safe_npz
+from bgtrain.store import fs, safe_npz
 from bgtrain.store.episode import (
     build_episode,
     check_episode_file,
@@ -224,7 +223,7 @@ def test_a_save_that_fails_half_way_leaves_the_old_file_and_no_temp(tmp_path, mo
     def disk_full(fd):  # the data is in the temp file; the disk says no when it is synced
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(_fs.os, "fsync", disk_full)
+    monkeypatch.setattr(fs.os, "fsync", disk_full)
     with pytest.raises(OSError, match="No space left"):
         save_episode(build_episode(np.ones((3, 2)), [1, 1, 1], [1.0] * 3), path)
 
@@ -248,20 +247,20 @@ class WindowsHold:
 
 def test_a_move_held_for_a_while_is_retried_until_it_succeeds():
     hold = WindowsHold(holds=3)
-    assert _fs.retry_on_permission_error(hold) == "done"
+    assert fs.retry_on_permission_error(hold) == "done"
     assert hold.calls == 4
 
 
 def test_a_move_held_for_good_raises_after_the_last_attempt():
-    hold = WindowsHold(holds=_fs.REPLACE_ATTEMPTS)
+    hold = WindowsHold(holds=fs.REPLACE_ATTEMPTS)
     with pytest.raises(PermissionError, match="cannot access"):
-        _fs.retry_on_permission_error(hold)
-    assert hold.calls == _fs.REPLACE_ATTEMPTS
+        fs.retry_on_permission_error(hold)
+    assert hold.calls == fs.REPLACE_ATTEMPTS
 
 
 def test_an_error_other_than_a_hold_is_not_retried(tmp_path):
     with pytest.raises(FileNotFoundError):
-        _fs.move_into(tmp_path / "missing.npz", tmp_path / "archive")
+        fs.move_into(tmp_path / "missing.npz", tmp_path / "archive")
     calls = []
 
     def fails() -> None:
@@ -269,7 +268,7 @@ def test_an_error_other_than_a_hold_is_not_retried(tmp_path):
         raise FileNotFoundError(2, "gone")
 
     with pytest.raises(FileNotFoundError):
-        _fs.retry_on_permission_error(fails)
+        fs.retry_on_permission_error(fails)
     assert calls == [1]
 
 

@@ -104,8 +104,8 @@ def test_learner_goes_back_to_the_best_version_when_the_games_collapse(tmp_path,
     with running(tmp_path, verbose=True, **settings) as learner:
         wait_until(lambda: learner.counters.guard_restores == 1, what="a restore")
         assert learner.model_version == 6
-        assert learner.trainer.learning_rate == learner.settings.learning_rate
-        restored = learner.trainer.net.export()
+        assert learner.algorithm.optimizer.param_groups[0]["lr"] == learner.settings.learning_rate
+        restored = learner.algorithm.net.export()
     store = ModelStore(tmp_path)
     best = store.load(2).arrays
     for name, values in restored.items():  # v2's weights, exactly
@@ -134,7 +134,7 @@ def test_a_continued_learner_goes_back_to_the_model_it_started_from(tmp_path):
     with running(tmp_path, **settings) as learner:
         wait_until(lambda: learner.counters.guard_restores == 1, what="a restore")
         assert learner.model_version == 7
-        restored = learner.trainer.net.export()
+        restored = learner.algorithm.net.export()
     v4 = ModelStore(tmp_path).load(4).arrays
     for name, values in restored.items():
         np.testing.assert_array_equal(values, v4[name], err_msg=name)

@@ -104,7 +104,7 @@ def test_heartbeat_survives_failed_writes_warns_once_and_resumes(breakage, caplo
         breakage.start()
         wait_until(lambda: heartbeat_lines(caplog), what="the heartbeat's warning")
         # Several beats fail while the disk stays bad: the thread lives on, quietly.
-        wait_until(lambda: learner._beat_outage.failures >= 5, what="5 failed beats")
+        wait_until(lambda: learner._heartbeat.outage.failures >= 5, what="5 failed beats")
         breakage.end()
         mended = time.time()
         wait_until(

@@ -28,7 +28,7 @@ from bgtrain import (
     SpoolCounts,
     TrainingRoot,
 )
-from bgtrain.learn.algorithms.ppo import Trainer
+from bgtrain.learn.algorithms.ppo import PPOVTrace
 from bgtrain.learner import BackgroundParallelLearner  # the seed's import path
 from bgtrain.store.counters import read_counters
 
@@ -529,14 +529,14 @@ def test_stop_without_a_successful_start_is_harmless(tmp_path):
 def test_stop_with_a_batch_in_hand_loses_nothing(tmp_path, monkeypatch):
     names = fill(tmp_path, 3)
     entered, release = threading.Event(), threading.Event()
-    original = Trainer.train
+    original = PPOVTrace.train
 
     def blocking_train(self, episodes, should_stop=None, replay=()):
         entered.set()
         assert release.wait(30), "the test never released training"
         return original(self, episodes, should_stop, replay)
 
-    monkeypatch.setattr(Trainer, "train", blocking_train)
+    monkeypatch.setattr(PPOVTrace, "train", blocking_train)
     learner = BackgroundParallelLearner(root=tmp_path, verbose=False, n_epochs=2)
     assert learner.start()
     stopper = threading.Thread(target=learner.stop, name="test-stopper")

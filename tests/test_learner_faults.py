@@ -21,7 +21,7 @@ import bgtrain.learn.prefetch as prefetch_module
 import bgtrain.store.episode as episode_module
 from bgtrain import ModelStore, Spool, TrainingRoot
 from bgtrain.errors import InvalidEpisodeError, NonFiniteTrainingError
-from bgtrain.learn.algorithms.ppo import Trainer
+from bgtrain.learn.algorithms.ppo import PPOVTrace
 from bgtrain.learn.learner import BackgroundLearner
 from bgtrain.learn.settings import PPOSettings
 from bgtrain.store.episode import Episode, build_episode, load_episode, save_episode
@@ -201,7 +201,7 @@ def test_a_poison_file_is_quarantined_and_the_good_files_train(tmp_path, monkeyp
 def test_a_batch_that_only_fails_together_is_trained_one_episode_at_a_time(tmp_path):
     """No single episode at fault: nothing is quarantined; the batch is split."""
 
-    class FailsOnPairs(Trainer):
+    class FailsOnPairs(PPOVTrace):
         def train(self, episodes, should_stop=None, replay=()):
             if len(episodes) > 1:
                 raise NonFiniteTrainingError("the loss is nan")
@@ -212,7 +212,9 @@ def test_a_batch_that_only_fails_together_is_trained_one_episode_at_a_time(tmp_p
     for i, name in enumerate(names):
         varied_episode(root.buffer, name, 20, i)
     learner = BackgroundLearner(tmp_path, verbose=False, batch_files=10, batch_steps=None, **SMALL)
-    learner.training._create = lambda episodes: FailsOnPairs(4, 2, learner.settings)
+    learner.batch_trainer._create = lambda episodes: FailsOnPairs(
+        4, 2, learner.settings.ppo, learner.settings.max_piece_steps
+    )
     run_until_idle(learner)
 
     assert names_in(root.quarantine) == []
@@ -246,7 +248,7 @@ def test_stop_returns_within_seconds_while_a_huge_batch_trains(tmp_path):
     )
     assert learner.start()
     try:
-        wait_until(lambda: learner._busy and learner.trainer is not None, 60, "training to start")
+        wait_until(lambda: learner._busy and learner.algorithm is not None, 60, "training to start")
     finally:
         started = time.monotonic()
         learner.stop()
@@ -325,7 +327,7 @@ def test_a_crash_in_the_middle_of_a_split_is_finished_by_recovery(tmp_path):
 
 
 def test_a_long_episode_is_trained_in_pieces_that_bootstrap_where_cut():
-    trainer = Trainer(3, 2, PPOSettings(seed=1, gamma=0.9, max_piece_steps=4))
+    trainer = PPOVTrace(3, 2, PPOSettings(seed=1, gamma=0.9), max_piece_steps=4)
     rng = np.random.default_rng(1)
     episode = build_episode(rng.normal(size=(10, 3)), rng.integers(0, 2, 10), rng.normal(size=10))
     prepared = trainer._prepare([episode])

@@ -23,8 +23,8 @@ import pytest
 import bgtrain.store.spool
 from bgtrain import ModelStore, Spool, TrainingRoot
 from bgtrain.monitor import snapshot
-from bgtrain.monitor.snapshot import HEARTBEAT_STALE_S, METRICS_TAIL_BYTES, MetricsReader, Watcher
-from bgtrain.store.counters import read_counters
+from bgtrain.monitor.snapshot import METRICS_TAIL_BYTES, MetricsReader, Watcher
+from bgtrain.store.counters import HEARTBEAT_STALE_S, read_counters
 
 from .helpers import bgtrain_argv, bgtrain_cli, cli_env, wait_until, write_episode
 

@@ -1,6 +1,5 @@
 """The seed system's import path: ``from bgtrain.learner import BackgroundParallelLearner``."""
 
 from bgtrain.compat.parallel_learner import BackgroundParallelLearner
-from bgtrain.learn.learner import BackgroundLearner
 
-__all__ = ["BackgroundLearner", "BackgroundParallelLearner"]
+__all__ = ["BackgroundParallelLearner"]

@@ -54,7 +54,7 @@ class RLAgent:
             settings or PPOSettings(), learning_rate=learning_rate, gamma=gamma
         )
         self.n_actions = n_actions
-        self.trainer: Algorithm | None = None
+        self.algorithm: Algorithm | None = None
         self.version = 0
         self._policy: Policy | None = None
         self._games = 0
@@ -66,20 +66,22 @@ class RLAgent:
             model = read_model_file(self.model_path)
         except ModelNotFoundError:
             return
-        self.trainer = continue_from(model, self.settings)
+        self.algorithm = continue_from(model, self.settings)
         self.n_actions = model.meta.n_actions
         self.version = model.version
         logger.info("RLAgent: model version %d loaded from %s", model.version, self.model_path)
 
     def _ensure_trainer(self, obs_dim: int) -> Algorithm:
-        if self.trainer is None:
-            self.trainer = create(None, obs_dim, self.n_actions, self.settings)
-        return self.trainer
+        if self.algorithm is None:
+            self.algorithm = create(None, obs_dim, self.n_actions, self.settings)
+        return self.algorithm
 
     def _current_policy(self) -> Policy:
         if self._policy is None:
-            assert self.trainer is not None
-            self._policy = Policy(self.trainer.export(), self.trainer.meta(version=self.version))
+            assert self.algorithm is not None
+            self._policy = Policy(
+                self.algorithm.export(), self.algorithm.meta(version=self.version)
+            )
         return self._policy
 
     def get_action(self, state: Any) -> int:
@@ -94,7 +96,7 @@ class RLAgent:
         if not experiences:
             return {"loss": 0.0, "steps": 0, "games": 0}
         first_width = np.shape(experiences[0]["states"])[-1]
-        obs_dim = self.trainer.obs_dim if self.trainer is not None else first_width
+        obs_dim = self.algorithm.obs_dim if self.algorithm is not None else first_width
         episodes = [
             build_episode(
                 exp["states"],
@@ -116,20 +118,20 @@ class RLAgent:
 
     def save_model(self, path: str | Path | None = None) -> bool:
         """Write the model (whole, atomically). Returns ``True`` once it is on disk."""
-        if self.trainer is None:
+        if self.algorithm is None:
             logger.warning("RLAgent.save_model: nothing to save before the first state or batch")
             return False
         target = Path(path) if path else self.model_path
         counters = {"games": self._games, "samples": self._samples}
-        meta = self.trainer.meta(counters=counters)
+        meta = self.algorithm.meta(counters=counters)
         if target.name == MODEL_FILE_NAME and target.parent.name == "models":
             self.version = (
-                ModelStore(target.parent.parent).publish(self.trainer.export(), meta).version
+                ModelStore(target.parent.parent).publish(self.algorithm.export(), meta).version
             )
         else:
             self.version += 1
             meta = dataclasses.replace(meta, version=self.version)
-            payload = model_file_bytes(self.trainer.export(), meta)
+            payload = model_file_bytes(self.algorithm.export(), meta)
             target.parent.mkdir(parents=True, exist_ok=True)
             atomic_write(target, lambda f: f.write(payload))
         self._policy = None

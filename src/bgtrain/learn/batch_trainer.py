@@ -29,7 +29,7 @@ from bgtrain.learn.pipeline import (
 )
 from bgtrain.learn.replay_window import ReplayEntry, ReplayWindow
 from bgtrain.learn.settings import LearnerSettings
-from bgtrain.learn.staleness import why_stale
+from bgtrain.learn.staleness import behaviour_lag, why_stale
 from bgtrain.store.counters import LearnerCounters
 from bgtrain.store.episode import Episode
 from bgtrain.store.models import LoadedModel, ModelMeta, ModelStore
@@ -144,8 +144,12 @@ class BatchTrainer:
         self._batch_in_hand = list(batch)
         report = TrainingReport(
             metrics,
-            policy_lags=[self._lag(ep) or 0 for ep in episodes],
-            replay_lags=[lag for lag in map(self._lag, replayed) if lag is not None],
+            policy_lags=[behaviour_lag(ep, self.model_version) or 0 for ep in episodes],
+            replay_lags=[
+                lag
+                for lag in (behaviour_lag(ep, self.model_version) for ep in replayed)
+                if lag is not None
+            ],
         )
         return TrainedModel(arrays, self._model_meta(episodes, metrics, counters), report)
 
@@ -154,11 +158,6 @@ class BatchTrainer:
         if self.algorithm is not None:
             self.algorithm.undo()
             logger.warning("the unpublished batch's training was undone; it goes back to buffer/")
-
-    def _lag(self, episode: Episode) -> int | None:
-        """Versions between the policy that played ``episode`` and the latest model."""
-        played = episode.policy_version
-        return None if played is None else self.model_version - played
 
     def _model_meta(
         self, episodes: Sequence[Episode], metrics: TrainMetrics, counters: LearnerCounters

@@ -9,7 +9,8 @@ watches the returns of the games the learner trains on, in windows of ``window``
 * once ``window`` games played by models newer than that version average below
   ``baseline + (1 - drop) * (best - baseline)`` (``baseline``: the first window's mean,
   about what an untrained model scores), the learner goes back to the best version's
-  weights and continues from there (see :class:`~bgtrain.learn.learner.BackgroundLearner`);
+  weights and continues from there (:class:`GuardKeeper` keeps them; the learner's
+  :class:`~bgtrain.learn.batch_trainer.BatchTrainer` loads them);
 * the restored model's next window is its best again: a best that was a lucky window is
   measured anew instead of sending the learner back to it over and over.
 
@@ -24,7 +25,8 @@ mean (the best of many noisy windows is a lucky one).
 The guard's figures travel in each published model's meta (``guard``), so a learner that
 continues a root takes the model it continues from as the one to go back to, with the
 mean its games had: a restart that loses what the model knew is caught too.
-Torch-free: :class:`GuardKeeper` keeps the weights to go back to; the learner loads them.
+Torch-free: :class:`GuardKeeper` keeps the weights to go back to; the learner's
+:class:`~bgtrain.learn.batch_trainer.BatchTrainer` loads them.
 """
 
 from __future__ import annotations
@@ -207,6 +209,11 @@ class GuardKeeper:
         self._best: tuple[int, Mapping[str, np.ndarray]] | None = None
         #: Set by a restore: the next published model says which version it came back to.
         self.restored_from: int | None = None
+
+    @property
+    def window(self) -> int:
+        """Games per window (``--guard-games``)."""
+        return self.guard.window
 
     def resume(self, model: LoadedModel) -> None:
         """Continue from ``model``: its meta's guard figures, its weights as the best."""

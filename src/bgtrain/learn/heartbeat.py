@@ -6,11 +6,11 @@ import logging
 import threading
 from collections.abc import Callable
 
+from bgtrain.common.outage import OutageLog
 from bgtrain.store.counters import (
     HEARTBEAT_NAME,
     HEARTBEAT_S,
     Heartbeat,
-    OutageLog,
     write_heartbeat,
 )
 from bgtrain.store.root import TrainingRoot

@@ -19,18 +19,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from bgtrain.common.outage import OutageLog
 from bgtrain.common.settings import replace_settings
 from bgtrain.errors import TrainingStopped
-from bgtrain.learn import reporting
+from bgtrain.learn.accounting import LearnerAccounts
 from bgtrain.learn.algorithms import Algorithm
 from bgtrain.learn.batch_trainer import BatchTrainer
-from bgtrain.learn.guard import Restore
 from bgtrain.learn.heartbeat import HeartbeatThread
 from bgtrain.learn.pipeline import (
     BatchResult,
     LoadedEpisode,
     TrainedModel,
-    TrainingReport,
     recover_root,
     run_batch,
 )
@@ -39,20 +38,17 @@ from bgtrain.learn.settings import LearnerSettings
 from bgtrain.learn.stats import LearnerStats, status_report
 from bgtrain.learn.watch import BufferWatch
 from bgtrain.store.counters import (
-    COUNTERS_NAME,
     Heartbeat,
     LearnerCounters,
-    OutageLog,
     load_counters,
     repair_counters,
     root_facts,
     write_heartbeat,
 )
-from bgtrain.store.events import Event, append_event, set_aside_event
 from bgtrain.store.lock import LearnerLock
 from bgtrain.store.models import ModelStore
 from bgtrain.store.root import DEFAULT_ROOT, TrainingRoot
-from bgtrain.store.spool import SetAside, Spool
+from bgtrain.store.spool import Spool
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +65,10 @@ FAILURE_BACKOFF_S = (0.5, 30.0)
 STOP_GRACE_S = 2.0
 #: How often a running learner looks for writers' old temp files in buffer/.
 TEMP_SWEEP_S = 60.0
+#: A failure that lasts is said on the console at these counts of failed cycles in a row,
+#: then every SAY_FAILURES_EVERY: a person sees it begin and go on, not a line per cycle.
+SAY_FAILURES_AT = (1, 10)
+SAY_FAILURES_EVERY = 100
 
 
 class BackgroundLearner:
@@ -96,10 +96,9 @@ class BackgroundLearner:
         self._console = console
         self.spool = Spool(self.root, s.size_limits)
         self.store = ModelStore(self.root, s.history_size)
-        self.counters = LearnerCounters()
-        #: The last published batch's training report (its policy lags feed get_stats()).
-        self.last_training: TrainingReport | None = None
-        self.training = BatchTrainer(s, self.store, self._abandon_batch)
+        self.accounts = LearnerAccounts(self.root, self._say, s.verbose)
+        #: What is trained, batch after batch (the algorithm, replay window, guard).
+        self.batch_trainer = BatchTrainer(s, self.store, self._abandon_batch)
         self._lock = LearnerLock(self.root, role="learner")
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -111,7 +110,6 @@ class BackgroundLearner:
         self._busy = False
         self._last_report = 0.0
         self._last_batch_end = -math.inf
-        self._tensorboard = None
         self._failures = 0
         self._last_sweep = time.monotonic()
         self._stop_requested_at = math.inf
@@ -135,7 +133,7 @@ class BackgroundLearner:
         try:
             self._recover()
             self._prefetcher = Prefetcher(self.settings.max_workers, self.settings.size_limits)
-            self._tensorboard = reporting.open_tensorboard(self.root)
+            self.accounts.open_tensorboard()
             self._stop.clear()
             self._watch.start()
             self._thread = threading.Thread(target=self._run, name="bgtrain-learner", daemon=True)
@@ -157,7 +155,7 @@ class BackgroundLearner:
                 f"archived (already trained), {len(recovery.returned)} back to the buffer"
             )
         self.counters = load_counters(self.spool, self.store)
-        self.training.continue_from_latest()
+        self.batch_trainer.continue_from_latest()
         if self.settings.torch_threads:
             import torch
 
@@ -181,9 +179,7 @@ class BackgroundLearner:
             self._watch.stop()
             if self._prefetcher is not None:
                 self._prefetcher.shutdown()
-            if self._tensorboard is not None:
-                self._tensorboard.close()
-                self._tensorboard = None
+            self.accounts.close_tensorboard()
             self._write_final_state()
         finally:
             self._lock.release()
@@ -194,7 +190,7 @@ class BackgroundLearner:
         # start, and a heartbeat that is not rewritten goes stale on its own.
         for what, write in (
             ("heartbeat", lambda: write_heartbeat(self.root, self._heartbeat_now("stopped"))),
-            ("counters", lambda: self.counters.save(self.root.state / COUNTERS_NAME)),
+            ("counters", self.accounts.save),
         ):
             try:
                 write()
@@ -264,7 +260,7 @@ class BackgroundLearner:
             self._say(f"[BG_LEARNER] [ERROR] Processing error: {exc}")
         else:
             logger.warning("learner cycle failed again (%d in a row): %s", self._failures, exc)
-        if self._failures in (1, 10) or self._failures % 100 == 0:
+        if self._failures in SAY_FAILURES_AT or self._failures % SAY_FAILURES_EVERY == 0:
             self._say(
                 f"[BG_LEARNER] [ERROR] {self._failures} failed cycle(s) in a row; retrying in "
                 f"{self._backoff():g}s: {exc}"
@@ -278,7 +274,7 @@ class BackgroundLearner:
             latest = self.store.latest_version()
             if latest is None or latest == self.model_version:
                 return
-            self.training.catch_up(latest)
+            self.batch_trainer.catch_up(latest)
             self.counters, repairs = repair_counters(
                 self.counters, root_facts(self.spool, self.store)
             )
@@ -324,14 +320,14 @@ class BackgroundLearner:
                 self.spool,
                 self.store,
                 self._train,
-                self.training.limits(),
-                self.training.why_stale,
+                self.batch_trainer.limits(),
+                self.batch_trainer.why_stale,
                 self._prefetcher.load,
-                discard=self.training.discard,
+                discard=self.batch_trainer.discard,
             )
         finally:
             self._busy = False
-            self._account_set_aside(self.spool.take_set_aside())
+            self.accounts.set_aside(self.spool.take_set_aside())
         if result is None:
             return False
         self._account(result, time.perf_counter() - started)
@@ -343,81 +339,40 @@ class BackgroundLearner:
         pending = self.spool.upcoming(self.settings.batch_files * 2)
         self._prefetcher.forget_missing({p.name for p in pending})
         self._prefetcher.prefetch(pending)
-        return self.training.train(batch, self.counters)
+        return self.batch_trainer.train(batch, self.counters)
 
     def _abandon_batch(self) -> bool:
         """A stop came more than STOP_GRACE_S ago: give the batch in hand back."""
         return time.monotonic() - self._stop_requested_at >= STOP_GRACE_S
 
     @property
-    def trainer(self) -> Algorithm | None:
+    def algorithm(self) -> Algorithm | None:
         """The algorithm being trained (``None`` before the first batch of a new root)."""
-        return self.training.algorithm
+        return self.batch_trainer.algorithm
 
     @property
     def model_version(self) -> int:
         """The latest version this learner published or continued from (0: none)."""
-        return self.training.model_version
+        return self.batch_trainer.model_version
 
     # ------------------------------------------------------------------ accounting
 
-    def _report_restore(self, restore: Restore) -> None:
-        """Count, say and log that the collapse guard went back to a better version."""
-        self.counters.guard_restores += 1
-        e = restore.event
-        assert self.training.guard is not None
-        text = (
-            f"collapse guard: the last {self.training.guard.guard.window} games averaged "
-            f"{e.recent_mean:.1f} (best {e.best_mean:.1f}, first games "
-            f"{e.baseline:.1f}); back to model v{restore.version}'s weights"
-        )
-        logger.warning(text)
-        self._say(f"[BG_LEARNER] [WARN] {text[0].upper()}{text[1:]}")
-        self._log_event(e, "the collapse guard's restore")
+    @property
+    def counters(self) -> LearnerCounters:
+        """The learner's running totals (saved in ``state/counters.json``)."""
+        return self.accounts.counters
 
-    def _log_event(self, event: Event, what: str) -> None:
-        try:
-            append_event(self.root, event)
-        except OSError as exc:  # a full disk: the counters and the files still hold it
-            logger.warning("could not log %s: %s", what, exc)
-
-    def _account_set_aside(self, moved: list[SetAside]) -> None:
-        """Count, log and report each file set aside, whether or not its cycle published."""
-        c = self.counters
-        for item in moved:
-            if item.folder == "quarantine":
-                c.files_quarantined += 1
-                self._say(f"[BG_LEARNER] [WARN] Quarantined {item.path.name}: {item.reason}")
-            else:
-                c.files_skipped_old += 1
-            event = set_aside_event(item.folder, item.path.name, item.reason)
-            self._log_event(event, f"that {item.path.name} was set aside")
+    @counters.setter
+    def counters(self, value: LearnerCounters) -> None:
+        self.accounts.counters = value
 
     def _account(self, result: BatchResult, seconds: float) -> None:
-        c = self.counters
-        c.total_processing_time += seconds
-        for path in result.split:
-            self._say(
-                f"[BG_LEARNER] Split {path.name}: {(self.spool.reason(path) or {}).get('reason')}"
-            )
-        if result.published is None or result.training is None:
-            c.save(self.root.state / COUNTERS_NAME)
-            return
-        self.last_training = result.training
-        restore = self.training.published(result)
-        if restore is not None:
-            self._report_restore(restore)
-        metrics = result.training.metrics
-        c.count_batch(len(result.archived), metrics.n_samples, metrics.loss)
-        c.last_batch_time = time.time()
-        c.save(self.root.state / COUNTERS_NAME)
-        event = reporting.batch_event(result, seconds, c)
-        append_event(self.root, event)
-        reporting.append_training_log(self.root, result, seconds, c)
-        if self._tensorboard is not None:
-            reporting.write_tensorboard(self._tensorboard, event)
-        if self.settings.verbose:
-            self._say(reporting.batch_lines(result, seconds))
+        if result.published is not None:
+            restore = self.batch_trainer.published(result)
+            if restore is not None:
+                assert self.batch_trainer.guard is not None
+                self.accounts.restored(restore, self.batch_trainer.guard.window)
+        self.accounts.cycle(result, seconds)
 
     # ------------------------------------------------------------------ reporting
 
@@ -429,10 +384,6 @@ class BackgroundLearner:
             model_version=self.model_version,
             errors=self.counters.errors,
         )
-
-    @property
-    def _beat_outage(self) -> OutageLog:
-        return self._heartbeat.outage
 
     def _say(self, text: str) -> None:
         if self._console is not None:
@@ -452,7 +403,7 @@ class BackgroundLearner:
         return LearnerStats.gather(
             self.counters,
             self.spool.counts(),
-            self.last_training.policy_lags if self.last_training else [],
+            self.accounts.last_report.policy_lags if self.accounts.last_report else [],
             active_workers=active,
             max_workers=self.settings.max_workers,
             model_version=self.model_version,

@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 
 class TrainingReport(NamedTuple):
     """What training a batch gave besides the model; handed back on
-    :attr:`BatchResult.training` once the model is published."""
+    :attr:`BatchResult.report` once the model is published."""
 
     #: The algorithm's figures (loss, KL, samples...).
     metrics: TrainMetrics
@@ -103,8 +103,9 @@ class BatchResult:
     returned: list[Path] = field(default_factory=list)
     #: Episodes too long to train at once, now in split/; their pieces wait in buffer/.
     split: list[Path] = field(default_factory=list)
-    #: The published model's training report (``None`` when nothing was published).
-    training: TrainingReport | None = None
+    #: The published model's training report (``None`` when nothing was published, or
+    #: the train function gives none).
+    report: TrainingReport | None = None
 
 
 def recover_root(spool: Spool, store: ModelStore, stale_temp_age: float | None = None) -> Recovery:
@@ -217,7 +218,7 @@ def run_batch(
         batch = tuple(item.path.name for item in good)
         meta = dataclasses.replace(trained.meta, batch=batch)
         result.published = store.publish(trained.arrays, meta)
-        result.training = trained.report
+        result.report = trained.report
         crash_point("between_publish_and_archive")
         result.archived = spool.archive(item.path for item in good)
         return result

@@ -15,14 +15,15 @@ from typing import Any
 import numpy as np
 
 from bgtrain.learn.pipeline import BatchResult
+from bgtrain.learn.staleness import summarize_lags
 from bgtrain.store.counters import LearnerCounters
 from bgtrain.store.events import BatchEvent, GameEvent, finite_or_none, now_iso
 from bgtrain.store.root import TrainingRoot
 
 logger = logging.getLogger(__name__)
 
-#: The rule around the seed's console blocks (the learner's and the run's).
-RULE = "=" * 70
+#: The line that ends each of the seed's blocks in ``background_training.log``.
+LOG_BLOCK_END = "-" * 60
 
 
 def _games(result: BatchResult) -> tuple[GameEvent, ...]:
@@ -45,8 +46,10 @@ def _mean(values: Sequence[float]) -> float:
 
 def batch_event(result: BatchResult, seconds: float, counters: LearnerCounters) -> BatchEvent:
     """The ``metrics.jsonl`` event of a published batch (``counters`` already count it)."""
-    assert result.published is not None and result.training is not None
-    m, lags, replay_lags = result.training
+    assert result.published is not None and result.report is not None
+    m = result.report.metrics
+    lags = summarize_lags(result.report.policy_lags)
+    replay_lags = summarize_lags(result.report.replay_lags)
     games = _games(result)
     outcomes = [g.outcome for g in games if g.outcome]
     return BatchEvent(
@@ -61,12 +64,12 @@ def batch_event(result: BatchResult, seconds: float, counters: LearnerCounters) 
         explained_variance=finite_or_none(m.explained_variance),
         behaviour_ratio_mean=finite_or_none(m.ratio_mean),
         n_updates=m.n_updates,
-        version_diff_min=min(lags, default=0),
-        version_diff_avg=_mean(lags),
-        version_diff_max=max(lags, default=0),
+        version_diff_min=lags.min,
+        version_diff_avg=lags.mean,
+        version_diff_max=lags.max,
         replay_ratio=m.n_replayed_samples / max(m.n_samples, 1),
-        replay_version_diff_avg=_mean(replay_lags),
-        replay_version_diff_max=max(replay_lags, default=0),
+        replay_version_diff_avg=replay_lags.mean,
+        replay_version_diff_max=replay_lags.max,
         ep_rew_mean=finite_or_none(_mean([item.episode.total_reward for item in result.trained])),
         ep_len_mean=_mean([item.episode.length for item in result.trained]),
         win_rate=outcomes.count("Victory") / len(outcomes) if outcomes else None,
@@ -88,8 +91,8 @@ def append_training_log(
     root: TrainingRoot, result: BatchResult, seconds: float, counters: LearnerCounters
 ) -> None:
     """The seed's log block, in ``logs/background_training.log``."""
-    assert result.published is not None and result.training is not None
-    metrics = result.training.metrics
+    assert result.published is not None and result.report is not None
+    metrics = result.report.metrics
     returns = [item.episode.total_reward for item in result.trained]
     block = (
         f"\n[{datetime.now():%Y-%m-%d %H:%M:%S}] Batch Training Complete\n"
@@ -101,7 +104,7 @@ def append_training_log(
         f"  Processing Time: {seconds:.2f}s\n"
         f"  Total Processed: {counters.files_processed} files\n"
         f"  Total Skipped:   {counters.files_skipped_old} files (too old)\n"
-        f"  Total Batches:   {counters.batches_trained}\n" + "-" * 60 + "\n"
+        f"  Total Batches:   {counters.batches_trained}\n" + LOG_BLOCK_END + "\n"
     )
     root.logs.mkdir(parents=True, exist_ok=True)
     with open(root.training_log, "a", encoding="utf-8") as f:
@@ -110,10 +113,10 @@ def append_training_log(
 
 def batch_lines(result: BatchResult, seconds: float) -> str:
     """The seed's console lines for a published batch (verbose)."""
-    assert result.published is not None and result.training is not None
+    assert result.published is not None and result.report is not None
     return (
         f"[BG_LEARNER] [OK] Training complete!\n"
-        f"  - Loss: {result.training.metrics.loss:.4f}\n"
+        f"  - Loss: {result.report.metrics.loss:.4f}\n"
         f"  - Games trained: {len(result.trained)}\n"
         f"  - Model version: {result.published.version}\n"
         f"  - Files archived: {len(result.archived)}\n"

@@ -9,14 +9,40 @@ with V-trace's truncated importance weights, adds variance (IMPALA, Espeholt et 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 from bgtrain.store.episode import Episode
 
 
+class LagSummary(NamedTuple):
+    """Policy lag of a batch's episodes, in model versions (Sample Factory's
+    ``version_diff_min/avg/max``); all 0 for no episode."""
+
+    min: int
+    mean: float
+    max: int
+
+
+def summarize_lags(lags: Sequence[int]) -> LagSummary:
+    if not lags:
+        return LagSummary(0, 0.0, 0)
+    return LagSummary(min(lags), sum(lags) / len(lags), max(lags))
+
+
+def behaviour_lag(episode: Episode, model_version: int) -> int | None:
+    """Versions between the behaviour policy that played ``episode`` and ``model_version``
+    (``None``: a policy outside bgtrain). A piece of a long game keeps its game's policy:
+    this is the lag the off-policy correction sees, not the staleness rule's below."""
+    played = episode.policy_version
+    return None if played is None else model_version - played
+
+
 def policy_lag(episode: Episode, model_version: int) -> tuple[int, str] | None:
-    """How many versions behind ``model_version`` the episode was played, and by what;
-    ``None`` for a game of a policy outside bgtrain (no ``policy_version``)."""
+    """The staleness rule's lag: how many versions behind ``model_version`` the episode
+    was played, and by what; ``None`` for a game of a policy outside bgtrain. A piece of
+    a long game counts from when it was cut (see :func:`why_stale`)."""
     cut_at, piece = episode.meta.get("split_at_version"), episode.meta.get("piece")
     if isinstance(cut_at, int) and isinstance(piece, int):
         # A piece of a long game: its lag counts from when it was cut, less the versions

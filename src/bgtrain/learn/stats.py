@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bgtrain.learn.reporting import RULE
+from bgtrain.common.console import RULE
+from bgtrain.learn.staleness import summarize_lags
 from bgtrain.store.counters import LearnerCounters
 from bgtrain.store.spool import SpoolCounts
 
@@ -55,7 +56,7 @@ class LearnerStats:
         model_version: int,
         running: bool,
     ) -> LearnerStats:
-        c = counters
+        c, lag = counters, summarize_lags(lags)
         return cls(
             files_processed=c.files_processed,
             batches_trained=c.batches_trained,
@@ -73,9 +74,9 @@ class LearnerStats:
             model_version=model_version,
             files_quarantined=c.files_quarantined,
             samples_per_second=c.samples_per_second,
-            policy_lag_min=min(lags) if lags else 0,
-            policy_lag_mean=sum(lags) / len(lags) if lags else 0.0,
-            policy_lag_max=max(lags) if lags else 0,
+            policy_lag_min=lag.min,
+            policy_lag_mean=lag.mean,
+            policy_lag_max=lag.max,
             running=running,
         )
 

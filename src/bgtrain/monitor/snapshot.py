@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from bgtrain.store.counters import (
-    HEARTBEAT_STALE_S,
     Heartbeat,
     LearnerCounters,
     read_counters,
@@ -35,7 +34,7 @@ METRICS_TAIL_BYTES = 2 * 1024 * 1024
 KEPT_GAMES = 2000
 KEPT_BATCHES = 200
 
-__all__ = ["HEARTBEAT_STALE_S", "Snapshot", "Watcher"]
+__all__ = ["Snapshot", "Watcher"]
 
 
 @dataclass
@@ -254,7 +253,7 @@ class Watcher:
     def _learning(self, now: float, model: ModelView, counters: LearnerCounters) -> LearningView:
         self.metrics.poll()
         games = list(self.metrics.games)
-        recent = games[-RECENT_GAMES:]
+        recent = self.metrics.games.recent(RECENT_GAMES)
         returns = [g.return_ for g in recent if g.return_ is not None]
         outcomes = [g.outcome for g in recent if g.outcome]
         last_minute = [g.t for g in games if g.t and g.t >= now - 60]

@@ -14,7 +14,7 @@ run wrote any (every game, trained or not, in the order they ended), else (a lea
 by games played elsewhere: ``bgtrain learn``, a StarCraft II bot) the games each batch
 trained, stamped with the batch's time.
 
-Torch-free: the game side and the monitor import it.
+Torch-free: the run, the learner, the monitor, the plot, bench and tools go through it.
 """
 
 from __future__ import annotations

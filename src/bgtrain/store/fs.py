@@ -49,15 +49,15 @@ def is_temp_name(name: str) -> bool:
     return name.startswith(".") and name.endswith(".tmp")
 
 
-#: The name :func:`temp_name_for` gives: ``.NAME.PID-HEX8.tmp`` (group 1: the pid).
-_TEMP_NAME = re.compile(r"^\..+\.(\d+)-[0-9a-f]{8}\.tmp$")
+#: The name :func:`temp_name_for` gives: ``.NAME.PID-HEX8.tmp``.
+TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)-[0-9a-f]{8}\.tmp$")
 
 
 def temp_writer_pid(name: str) -> int | None:
     """The pid of the process that made the temp file ``name`` (see :func:`temp_name_for`),
     or ``None`` if ``name`` is not such a temp: only those are ever removed."""
-    match = _TEMP_NAME.match(name)
-    return int(match.group(1)) if match else None
+    match = TEMP_NAME.match(name)
+    return int(match["pid"]) if match else None
 
 
 def atomic_write(path: Path, write: Callable[[BinaryIO], None], fsync: bool = True) -> None:

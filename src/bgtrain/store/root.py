@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from bgtrain.errors import RootError
+from bgtrain.store.fs import TEMP_NAME
 
 DEFAULT_ROOT = Path("local_training")
 MODEL_FILE_NAME = "rl_agent_model.npz"
@@ -149,16 +149,12 @@ def _inside(path: str, root: str | Path) -> bool:
         return False
 
 
-#: A writer's temp file (bgtrain.store.fs.temp_name_for): ``.NAME.PID-HEX.tmp``.
-_TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.\d+-[0-9a-f]+\.tmp$")
-
-
 def _shown(filename: str | bytes | int) -> str:
     """The path a person knows: the file being written, not its dot-temp."""
     path = Path(os.fsdecode(filename)) if not isinstance(filename, int) else None
     if path is None:
         return str(filename)
-    match = _TEMP_NAME.match(path.name)
+    match = TEMP_NAME.match(path.name)
     return str(path.with_name(match["name"])) if match else str(path)
 
 

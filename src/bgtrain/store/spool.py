@@ -92,7 +92,7 @@ class _DayCount:
 class SetAside(NamedTuple):
     """A file moved out of the way, as its reason file records it."""
 
-    #: ``"quarantine"`` or ``"stale"``: the folder it went to.
+    #: ``"quarantine"``, ``"stale"`` or ``"split"``: the folder it went to.
     folder: str
     #: Where it is now.
     path: Path
@@ -391,6 +391,7 @@ class Spool:
         self._finish_split(path, reason_file, record, pieces)
         self._waiting.clear()  # list again: the pieces are older than what was listed
         logger.info("%s -> split/: %s", path.name, record["reason"])
+        self._set_aside_log.append(SetAside(self.root.split.name, target, record["reason"]))
         return target
 
     def _finish_split(
