@@ -16,12 +16,7 @@ import pytest
 
 from bgtrain import LearnerLock, ModelStore, Spool, TrainingRoot
 
-from .helpers import bgtrain_cli, wait_until, write_episode
-
-
-def bgtrain_command(*args: str | Path) -> list[str]:
-    """For a learner that must be signalled while it runs (else: ``bgtrain_cli``)."""
-    return [sys.executable, "-m", "bgtrain", *map(str, args)]
+from .helpers import bgtrain_argv, bgtrain_cli, wait_until, write_episode
 
 
 def write_seed_file(folder: Path, name: str, steps: int, rng: np.random.Generator) -> str:
@@ -100,7 +95,7 @@ def test_sigterm_stops_the_learner_cleanly_and_loses_no_file(tmp_path):
     ]
     store = ModelStore(root.path)
     proc = subprocess.Popen(
-        bgtrain_command("learn", "--root", root.path, "--poll-interval", "0.2", "--n-epochs", "2"),
+        bgtrain_argv("learn", "--root", root.path, "--poll-interval", "0.2", "--n-epochs", "2"),
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -28,7 +28,7 @@ from bgtrain import LearnerLock, ModelStore, TrainingRoot, load_episode
 from bgtrain.errors import BgtrainError
 from bgtrain.game.gymnasium_games import make_env
 
-from .helpers import assert_no_stray_process, bgtrain_argv, group_members
+from .helpers import assert_no_stray_process, bgtrain_argv, cli_env, group_members
 
 REPO = Path(__file__).resolve().parent.parent
 GAME_NAME = re.compile(r"^game_\d{8}_\d{6}_\d{3}_a\d+_(Victory|Defeat)\.npz$")
@@ -791,7 +791,7 @@ def test_a_run_flag_out_of_range_is_a_usage_error_naming_the_flag(capsys):
 
 def test_the_starcraft_flags_are_the_sc2_run_settings():
     from bgtrain.cli.run import sc2_config_from_args
-    from bgtrain.runner.settings import DEFAULT_BOT, Sc2RunConfig
+    from bgtrain.integrations.sc2.settings import DEFAULT_BOT, Sc2RunConfig
 
     defaults = sc2_config_from_args(run_args("--game", "sc2"))
     assert defaults == dataclasses.replace(Sc2RunConfig(), learner=defaults.learner)
@@ -809,8 +809,60 @@ def test_the_starcraft_flags_are_the_sc2_run_settings():
     assert given.learner.verbose is False  # as under a Gymnasium run
 
 
+def test_the_settings_a_starcraft_run_shares_with_a_run_are_declared_once():
+    """One flag each (``--root``, ``--games``, ``--seed``): one help text, one range."""
+    from bgtrain.integrations.sc2.settings import Sc2RunConfig
+    from bgtrain.runner.settings import SHARED, RunConfig
+
+    run_fields = {f.name: f for f in dataclasses.fields(RunConfig)}
+    sc2_fields = {f.name: f for f in dataclasses.fields(Sc2RunConfig)}
+    assert SHARED == ("root", "games", "seed")
+    for name in SHARED:
+        run_field, sc2_field = run_fields[name], sc2_fields[name]
+        assert sc2_field.default == run_field.default, name
+        assert sc2_field.metadata == run_field.metadata, name
+    assert sc2_fields["seed"].metadata["help"] == (
+        "seed of the games and of the network (none: random)"
+    )
+
+
+#: Runs the CLI (``sys.argv[1:]``) where ``import sc2`` fails, as without the [sc2] extra.
+WITHOUT_BURNYSC2 = """
+import importlib.abc, sys
+
+class NoBurnysc2(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "sc2" or name.startswith("sc2."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+sys.meta_path.insert(0, NoBurnysc2())
+from bgtrain.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_without_burnysc2_every_run_flag_is_there_and_sc2_says_how_to_install_it(tmp_path):
+    def cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-c", WITHOUT_BURNYSC2, *map(str, args)]
+        return subprocess.run(
+            command, cwd=tmp_path, env=cli_env(), capture_output=True, text=True, timeout=60
+        )
+
+    shown = cli("run", "--help")
+    assert shown.returncode == 0, shown.stderr
+    assert "--difficulty" in shown.stdout and "--race" in shown.stdout
+    refused = cli("run", "--game", "sc2", "--root", tmp_path / "root", "--games", "1")
+    assert refused.returncode == 1
+    assert refused.stderr.splitlines() == [
+        "error: bgtrain's StarCraft II integration needs burnysc2: "
+        'python -m pip install -e ".[sc2]"  (or: pip install burnysc2)'
+    ]
+
+
 def test_readme_tables_of_the_run_settings_are_the_settings():
-    from bgtrain.runner.settings import run_settings_table, sc2_settings_table
+    from bgtrain.integrations.sc2.settings import sc2_settings_table
+    from bgtrain.runner.settings import run_settings_table
 
     readme = (REPO / "README.md").read_text("utf-8")
     assert run_settings_table() in readme

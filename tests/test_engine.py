@@ -1,6 +1,8 @@
 """The engine seam (bgtrain.runner.engine): the local engine starts a real learner and real
 game processes, their reports come back, a stop or a kill leaves no process behind, a
-learner that cannot start says why; and the one interrupt handler of every run."""
+learner that cannot start says why; a second engine (:class:`ThreadEngine`: the same real
+parts, in threads) runs a whole ``bgtrain run`` through the seam; and the one interrupt
+handler of every run."""
 
 from __future__ import annotations
 
@@ -8,22 +10,38 @@ import contextlib
 import json
 import multiprocessing as mp
 import os
+import queue
 import signal
 import subprocess
 import sys
+import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
-from bgtrain import LearnerLock, TrainingRoot
+from bgtrain import LearnerLock, ModelStore, TrainingRoot, load_episode
 from bgtrain.errors import BgtrainError
+from bgtrain.learn.learner import BackgroundLearner
 from bgtrain.learn.settings import LearnerSettings
-from bgtrain.runner.engine import Interrupts, LocalEngine
-from bgtrain.runner.session import actor_seed
+from bgtrain.runner.actor import ActorConfig, Report, run_games
+from bgtrain.runner.engine import (
+    GAMES_STOP_TIMEOUT_S,
+    INTERRUPTED_EXIT_CODE,
+    Interrupts,
+    LocalEngine,
+)
+from bgtrain.runner.session import Run, actor_seed
+from bgtrain.runner.settings import RunConfig
 
 from .helpers import assert_no_stray_process
 
 ENGINE_TIMEOUT_S = 120
+#: The lines every run says once its learner runs (the seed's).
+LEARNER_STARTED = [
+    "[OK] Background parallel learner initialized and started",
+    "[INFO] Experience replay training will run in background",
+]
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="POSIX sessions")
 
 #: A program that drives a LocalEngine the way a run does, in a session of its own (so
@@ -126,6 +144,120 @@ def test_a_learner_that_cannot_start_gives_its_own_message(tmp_path):
     assert mp.active_children() == []
 
 
+# --------------------------------------------------------------------------- another engine
+
+
+class ThreadSlots:
+    """A game budget shared by threads (``None``: unlimited): the game loop's GameSlots."""
+
+    def __init__(self, max_games: int | None) -> None:
+        self._left = max_games
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self._lock:
+            if self._left is None:
+                return True
+            if self._left == 0:
+                return False
+            self._left -= 1
+            return True
+
+    def spent(self) -> bool:
+        with self._lock:
+            return self._left == 0
+
+
+class ThreadEngine:
+    """A second engine, to prove the seam: the real learner (:class:`BackgroundLearner`)
+    in this process and the real game loop (:func:`run_games`) in threads, sending the
+    same reports. Nothing is imitated; only where things run differs from LocalEngine."""
+
+    def __init__(self) -> None:
+        self.learner: BackgroundLearner | None = None
+        self.learner_settings: LearnerSettings | None = None
+        self._stop = threading.Event()
+        self._reports: queue.Queue[Report] = queue.Queue()
+        self._games: list[threading.Thread] = []
+
+    def start_learner(self, root: Path, settings: LearnerSettings) -> None:
+        self.learner_settings = settings
+        self.learner = BackgroundLearner(root, settings)
+        self.learner.start()
+
+    def learner_alive(self) -> bool:
+        return self.learner is not None and self.learner.running
+
+    def start_games(self, configs: Sequence[ActorConfig], max_games: int | None) -> None:
+        slots = ThreadSlots(max_games)
+        for config in configs:
+            game = threading.Thread(
+                target=run_games,
+                args=(config, self._stop, slots, self._reports),
+                name=f"test-game-{config.actor_id}",
+            )
+            game.start()
+            self._games.append(game)
+
+    def reports(self, timeout: float) -> list[Report]:
+        out: list[Report] = []
+        with contextlib.suppress(queue.Empty):
+            out.append(self._reports.get(timeout=timeout))
+            while True:
+                out.append(self._reports.get_nowait())
+        return out
+
+    def games_alive(self) -> int:
+        return sum(game.is_alive() for game in self._games)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for game in self._games:
+            game.join(GAMES_STOP_TIMEOUT_S)
+        if self.learner is not None:
+            self.learner.stop()
+
+    def kill(self) -> None:
+        self._stop.set()  # the process exits next (quit_at_once): the threads end with it
+
+
+def test_a_run_on_another_engine_plays_its_budget_beside_the_learner_and_leaves_no_thread(
+    tmp_path,
+):
+    root = TrainingRoot(tmp_path / "root")
+    config = RunConfig(
+        root=root.path,
+        games=12,
+        actors=2,
+        seed=1,
+        until_solved=False,
+        learner=LearnerSettings(n_epochs=1, verbose=False),
+    )
+    engine, lines = ThreadEngine(), []
+    before = set(threading.enumerate())
+
+    summary = Run(config, lines.append, engine=engine).run()
+
+    assert [t.name for t in threading.enumerate() if t not in before] == []
+    assert (summary.stop_reason, summary.exit_code, summary.error) == ("12 games", 0, None)
+    assert lines[:3] == [*LEARNER_STARTED, f"[INFO] Monitoring directory: {root.buffer}"]
+    assert "[SUMMARY]" in lines[-1]
+    saved = episodes(root)
+    assert summary.games == len(saved) == 12  # every game reported is a file, and no more
+    assert summary.steps == sum(load_episode(p).length for p in saved)
+    games_logged = [line for line in root.metrics.read_text("utf-8").splitlines() if line]
+    assert sum(json.loads(line)["event"] == "game" for line in games_logged) == 12
+    latest = ModelStore(root.path).latest_version()
+    assert latest is not None and latest >= 1  # the learner trained and published
+    assert summary.last_version == latest
+    assert engine.learner_settings is not None and engine.learner_settings.seed == 1
+    assert mp.active_children() == []  # no process: everything ran here
+    LearnerLock(root.path).acquire().release()  # the learner let go of the root
+
+
+# --------------------------------------------------------------------------- interrupts
+
+
 def test_the_first_interrupt_is_counted_and_the_second_quits(tmp_path):
     quits: list[str] = []
     before = signal.getsignal(signal.SIGTERM)
@@ -135,6 +267,40 @@ def test_the_first_interrupt_is_counted_and_the_second_quits(tmp_path):
         signal.raise_signal(signal.SIGINT)
         assert (signals.count, quits) == (2, ["now"])
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_the_first_interrupt_is_said_once_and_the_second_is_not_the_first_again():
+    said: list[str] = []
+    with Interrupts(lambda: said.append("second"), on_first=lambda: said.append("first")):
+        signal.raise_signal(signal.SIGINT)
+        signal.raise_signal(signal.SIGTERM)
+        signal.raise_signal(signal.SIGINT)
+    assert said == ["first", "second", "second"]
+
+
+#: Two interrupts under :func:`quit_at_once`, in a process of its own (it exits it).
+QUIT_SCRIPT = """
+import functools, signal, sys
+from bgtrain.runner.engine import Interrupts, quit_at_once
+
+with Interrupts(functools.partial(quit_at_once, print, "[STOP] quitting")):
+    print("[RUN] still here")  # buffered: stdout is a pipe
+    signal.raise_signal(signal.SIGINT)
+    signal.raise_signal(signal.SIGINT)
+    print("not reached")
+"""
+
+
+def test_the_second_interrupt_quits_at_once_with_its_line_and_the_interrupted_code(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-c", QUIT_SCRIPT],
+        capture_output=True,
+        text=True,
+        timeout=ENGINE_TIMEOUT_S,
+        cwd=tmp_path,
+    )
+    assert result.returncode == INTERRUPTED_EXIT_CODE == 130, result.stderr
+    assert result.stdout.splitlines() == ["[RUN] still here", "[STOP] quitting"]
 
 
 def test_a_loop_that_cannot_look_is_stopped_by_a_keyboard_interrupt():

@@ -7,6 +7,7 @@ five strategies, and ``bgtrain run --game sc2`` without the game are checked on 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import lzma
 import math
@@ -18,6 +19,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -47,7 +49,8 @@ from bgtrain.integrations.sc2 import (
     Strategy,
     sc2_state,
 )
-from bgtrain.integrations.sc2.game import DEFAULT_BOT, LADDER_MAPS, load_bot_class
+from bgtrain.integrations.sc2.game import LADDER_MAPS, load_bot_class
+from bgtrain.integrations.sc2.settings import DEFAULT_BOT
 from bgtrain.store.episode import Episode
 
 from .helpers import bgtrain_cli, cli_env
@@ -844,7 +847,7 @@ def test_sc2_run_settings_are_refused_before_the_game_starts(setting, value, mes
     import sc2.data
 
     from bgtrain.errors import SettingsError
-    from bgtrain.integrations.sc2.game import ALL_DIFFICULTIES, Sc2RunConfig
+    from bgtrain.integrations.sc2.settings import ALL_DIFFICULTIES, Sc2RunConfig
 
     assert tuple(d.name for d in sc2.data.Difficulty) == ALL_DIFFICULTIES
     with pytest.raises(SettingsError) as refused:
@@ -885,7 +888,7 @@ def play_game_end(bot: LearningBot, recorded: Recorded) -> None:
 
 
 def sc2_config(root: Path, games: int) -> Any:
-    from bgtrain.integrations.sc2.game import Sc2RunConfig
+    from bgtrain.integrations.sc2.settings import Sc2RunConfig
     from bgtrain.learn.settings import LearnerSettings
 
     return Sc2RunConfig(
@@ -974,6 +977,35 @@ def test_run_sc2_says_why_its_learner_could_not_start_before_any_game(tmp_path: 
     assert multiprocessing.active_children() == []
 
 
+def test_run_sc2_runs_on_another_engine_whose_learner_its_seed_seeds(tmp_path: Path) -> None:
+    """The engine seam with a second engine (the real learner and game loop, in this
+    process); before, ``Sc2RunConfig(seed=...)`` left the network unseeded, unlike the
+    ``--seed`` flag whose help says it seeds the network too."""
+    from bgtrain.integrations.sc2.game import run_sc2
+    from bgtrain.learn.settings import LearnerSettings
+
+    from .test_engine import ThreadEngine
+
+    root = TrainingRoot(tmp_path / "root")
+    config = dataclasses.replace(
+        sc2_config(root.path, games=2), seed=7, learner=LearnerSettings(n_epochs=1, verbose=False)
+    )
+    engine, games, lines = ThreadEngine(), RecordedGames(), []
+    before = set(threading.enumerate())
+
+    assert run_sc2(config, lines.append, engine=engine, games=games) == 0
+
+    assert [t.name for t in threading.enumerate() if t not in before] == []
+    assert engine.learner_settings is not None and engine.learner_settings.seed == 7
+    assert not engine.learner_alive()
+    assert lines[2] == f"[INFO] Monitoring directory: {root.buffer}"
+    completed = [line.split(" (")[0] for line in lines if line.startswith("[GAME #")]
+    assert completed == ["[GAME #1] COMPLETED", "[GAME #2] COMPLETED"]
+    saved = [p for p in root.data.rglob("*.npz") if not p.name.startswith(".")]
+    assert len(saved) == 2 and all(p.name.endswith("_Victory.npz") for p in saved)
+    assert_the_learner_let_go(root)  # and no process was started
+
+
 def test_the_default_bot_ships_in_the_package_not_in_the_examples(tmp_path: Path) -> None:
     """It was found at ``parents[4]`` of game.py, the source checkout's examples/: a
     package installed from a wheel has none. Here the package alone, copied as a wheel
@@ -983,7 +1015,8 @@ def test_the_default_bot_ships_in_the_package_not_in_the_examples(tmp_path: Path
         REPO / "src" / "bgtrain", site / "bgtrain", ignore=shutil.ignore_patterns("__pycache__")
     )
     code = (
-        "import inspect; from bgtrain.integrations.sc2.game import DEFAULT_BOT, load_bot_class; "
+        "import inspect; from bgtrain.integrations.sc2.game import load_bot_class; "
+        "from bgtrain.integrations.sc2.settings import DEFAULT_BOT; "
         "print(inspect.getfile(load_bot_class(DEFAULT_BOT)))"
     )
     result = subprocess.run(

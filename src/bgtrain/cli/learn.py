@@ -9,8 +9,7 @@ Ctrl+C quits at once; the next start recovers the batch.
 from __future__ import annotations
 
 import argparse
-import os
-import signal
+import functools
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,16 @@ from pathlib import Path
 from bgtrain.cli._common import add_root_argument
 from bgtrain.common.settings import add_settings_arguments, settings_from_args
 from bgtrain.learn.settings import LearnerSettings
+from bgtrain.runner.console import learner_started_lines
+from bgtrain.runner.engine import Interrupts, quit_at_once
+
+#: How often the learner is looked at: idle (``--exit-when-idle``), or stopped on its own.
+STOP_POLL_S = 0.2
+STOPPING_LINE = "[BG_LEARNER] Stopping after the batch in hand (Ctrl+C again to quit at once)"
+#: The second interrupt quits at once: the batch in hand stays in processing/.
+SECOND_INTERRUPT_LINE = (
+    "[BG_LEARNER] Second interrupt: quitting now (the next start recovers the batch)"
+)
 
 
 @dataclass(frozen=True)
@@ -53,33 +62,26 @@ def run(config: LearnConfig) -> int:
     learner = BackgroundLearner(config.root, config.settings, console=print)
     stopping = threading.Event()
 
-    def on_signal(signum: int, frame: object) -> None:
-        if stopping.is_set():
-            print("[BG_LEARNER] Second interrupt: quitting now (the next start recovers the batch)")
-            os._exit(130)
+    def stop_after_the_batch() -> None:
+        print(STOPPING_LINE)
         stopping.set()
-        print("[BG_LEARNER] Stopping after the batch in hand (Ctrl+C again to quit at once)")
 
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        learner.start()
-        print("[OK] Background parallel learner initialized and started")
-        print("[INFO] Experience replay training will run in background")
-        print(f"[INFO] Monitoring directory: {learner.root.buffer}")
-        while not stopping.wait(0.2):
-            if config.exit_when_idle and learner.idle:
-                break
-            if not learner.running:
-                break
-    finally:
-        if learner.running:
-            learner.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    stats = learner.get_stats()
+    second = functools.partial(quit_at_once, print, SECOND_INTERRUPT_LINE)
+    with Interrupts(second, on_first=stop_after_the_batch):
+        try:
+            learner.start()
+            for line in learner_started_lines(learner.root):
+                print(line)
+            while not stopping.wait(STOP_POLL_S):
+                if (config.exit_when_idle and learner.idle) or not learner.running:
+                    break
+        finally:
+            if learner.running:
+                learner.stop()
+    stats = learner.stats()
     print(
-        f"[BG_LEARNER] {stats['batches_trained']} batches, {stats['files_processed']} files "
-        f"trained in all; model version {stats['model_version']} in {learner.store.path}"
+        f"[BG_LEARNER] {stats.batches_trained} batches, {stats.files_processed} files "
+        f"trained in all; model version {stats.model_version} in {learner.store.path}"
     )
     if learner.stop_errors:  # nothing was lost, but the disk needs the user's attention
         raise learner.stop_errors[0]

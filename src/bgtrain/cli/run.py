@@ -23,9 +23,10 @@ from bgtrain.common.settings import (
 )
 from bgtrain.errors import BgtrainError
 from bgtrain.game.gymnasium_games import DEFAULT_ENV
+from bgtrain.integrations.sc2.settings import Sc2RunConfig
 from bgtrain.learn.settings import LearnerSettings
 from bgtrain.presets import preset_settings
-from bgtrain.runner.settings import NESTED, SC2_SHARED, RunConfig, Sc2RunConfig
+from bgtrain.runner.settings import NESTED, SHARED, RunConfig
 from bgtrain.store.root import DEFAULT_ROOT
 
 #: What the learner does differently under ``bgtrain run`` (flags and --config still win):
@@ -36,7 +37,8 @@ SC2_TITLE = "StarCraft II (--game sc2; needs the [sc2] extra and the game)"
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
     """Every flag of ``bgtrain run``: the run's settings and the StarCraft II ones from
-    their dataclasses (:mod:`bgtrain.runner.settings`), the learner's, and a few more."""
+    their dataclasses (:mod:`bgtrain.runner.settings`, :mod:`bgtrain.integrations.sc2.settings`),
+    the learner's, and a few more."""
     add_root_argument(p)  # shared by every command; [run] root in a file works too
     p.add_argument(
         "--config",
@@ -45,7 +47,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
         help="TOML settings: a [run] table and a [learner] table",
     )
     add_settings_arguments(p, RunConfig, exclude=("root", *NESTED))
-    sc2 = add_settings_arguments(p, Sc2RunConfig, exclude=(*SC2_SHARED, *NESTED), title=SC2_TITLE)
+    sc2 = add_settings_arguments(p, Sc2RunConfig, exclude=(*SHARED, *NESTED), title=SC2_TITLE)
     sc2.add_argument(
         "--game",
         choices=("gym", "sc2"),

@@ -11,7 +11,7 @@ from bgtrain.game.gymnasium_games import (
     check_model_fits,
     checked_observation,
     checked_reward,
-    describe,
+    info_of_env,
     make_env,
     outcome_of,
 )
@@ -81,13 +81,13 @@ def evaluate(
     """Play ``episodes`` games with ``policy`` (argmax actions when ``greedy``).
 
     A game still going after ``max_steps`` steps (default: the game's own limit, else
-    ``games.DEFAULT_STEP_LIMIT``) is stopped and counted as cut short, so evaluating a
+    ``gymnasium_games.DEFAULT_STEP_LIMIT``) is stopped and counted as cut short, so evaluating a
     game that never ends returns. Raises :class:`ModelMismatchError` (naming ``root``)
     before any game if the model does not fit the game, and :class:`GameStepError` if
     the game returns what no model can act on (NaN, wrong size).
     """
     env = make_env(env_id)
-    info = describe(env, env_id)
+    info = info_of_env(env, env_id)
     check_model_fits(policy.meta, info, root)
     limit = info.step_limit(max_steps)
     returns, outcomes, cut_short = [], [], 0

@@ -78,7 +78,10 @@ def make_env(env: str, **kwargs: Any) -> gym.Env:
         ) from None
 
 
-def describe(env: gym.Env, env_id: str) -> GameInfo:
+def info_of_env(env: gym.Env, env_id: str) -> GameInfo:
+    """What bgtrain needs to know of a made game: its shapes, reward threshold and step
+    limit. Raises :class:`GameError` for a game it cannot play (actions not Discrete,
+    observations not a Box)."""
     if not isinstance(env.action_space, gym.spaces.Discrete):
         raise GameError(
             f"{env_id} has action space {env.action_space}; bgtrain plays games with a "
@@ -103,7 +106,7 @@ def describe(env: gym.Env, env_id: str) -> GameInfo:
 def game_info(env_id: str) -> GameInfo:
     env = make_env(env_id)
     try:
-        return describe(env, env_id)
+        return info_of_env(env, env_id)
     finally:
         env.close()
 

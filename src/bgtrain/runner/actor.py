@@ -22,7 +22,7 @@ from bgtrain.game.gymnasium_games import (
     check_model_fits,
     checked_observation,
     checked_reward,
-    describe,
+    info_of_env,
     make_env,
     outcome_of,
 )
@@ -41,6 +41,9 @@ SPARE_POLL_S = 0.1
 #: Game ``n`` of a seeded game process resets its game with ``seed + n * this`` (a prime:
 #: the processes' seeds are 1000 apart, see ``bgtrain.runner.session.actor_seed``).
 GAME_SEED_STRIDE = 7919
+#: The policy a seeded game process picks up before its game ``n`` samples its actions
+#: seeded ``seed + n * this`` (another generator than the game's: no need to stride apart).
+POLICY_SEED_STRIDE = 1
 
 
 class StopFlag(Protocol):
@@ -71,7 +74,7 @@ class ActorConfig:
     #: go stale, and their CPU is the learner's on a small machine.
     max_waiting: int | None = None
     #: A game still going after this many steps is saved as cut short (none: the game's
-    #: own limit, else games.DEFAULT_STEP_LIMIT).
+    #: own limit, else gymnasium_games.DEFAULT_STEP_LIMIT).
     max_game_steps: int | None = None
     #: A spare game process plays only while the learner waits for games (its heartbeat
     #: says idle and no game waits in the buffer): on a slow game the learner idles and
@@ -113,6 +116,12 @@ class GameProcessError(NamedTuple):
 Report = GameReport | UnsavedGame | GameProcessError
 
 
+class ReportSink(Protocol):
+    """Where a game loop sends its reports: a queue (a process's, a thread's...)."""
+
+    def put(self, item: Report, /) -> None: ...
+
+
 class _Game(NamedTuple):
     total_reward: float
     terminated: bool
@@ -120,14 +129,20 @@ class _Game(NamedTuple):
     step_info: dict[str, Any]
 
 
-def play(config: ActorConfig, stop: StopFlag, slots: GameSlots, report: Any) -> int:
+def nth_seed(seed: int | None, n: int, stride: int) -> int | None:
+    """The seed of the ``n``-th game (from 0) of a game process seeded ``seed`` (``None``:
+    random, and so is this one)."""
+    return None if seed is None else seed + n * stride
+
+
+def play(config: ActorConfig, stop: StopFlag, slots: GameSlots, report: ReportSink) -> int:
     """Play games until ``stop`` or no slot is left; returns the number of games saved.
 
     A game that returns what a recorded game cannot hold (:class:`GameStepError`) is
     refused: nothing of it is saved, the run is told why, and the next game starts.
     """
     env = make_env(config.env)
-    info = describe(env, config.env)
+    info = info_of_env(env, config.env)
     limit = info.step_limit(config.max_game_steps)
     store = ModelStore(config.root)
     policy: Policy | UniformPolicy = UniformPolicy(info.n_actions, seed=config.seed)
@@ -140,7 +155,7 @@ def play(config: ActorConfig, stop: StopFlag, slots: GameSlots, report: Any) -> 
     try:
         while not stop.is_set() and _wait_for_room(config, stop, recorder, slots) and slots.take():
             policy = _newest_policy(store, policy, info, config, recorder, played)
-            seed = None if config.seed is None else config.seed + GAME_SEED_STRIDE * played
+            seed = nth_seed(config.seed, played, GAME_SEED_STRIDE)
             try:
                 game = _play_one(env, info, policy, recorder, stop, limit, seed)
             except GameStepError as exc:
@@ -179,7 +194,7 @@ def _newest_policy(
     # model) would fail deep in numpy: refuse it by name.
     check_model_fits(model.meta, info, config.root)
     newest = Policy.from_model(model)
-    newest.seed(None if config.seed is None else config.seed + played)
+    newest.seed(nth_seed(config.seed, played, POLICY_SEED_STRIDE))
     recorder.policy_version = model.version
     return newest
 
@@ -259,7 +274,9 @@ def _play_one(
     return _Game(total, bool(terminated), state, step_info)
 
 
-def _report_unsaved(failures: list[tuple[Path, BaseException]], actor_id: int, report: Any) -> int:
+def _report_unsaved(
+    failures: list[tuple[Path, BaseException]], actor_id: int, report: ReportSink
+) -> int:
     for path, exc in failures:
         report.put(UnsavedGame(actor_id, path.name, str(exc)))
     return len(failures)
@@ -295,11 +312,17 @@ def _learner_waits_for_games(root: Path, buffer: Path, recorder: EpisodeRecorder
     return heartbeat is not None and heartbeat.state == "idle"
 
 
-def actor_process_main(config: ActorConfig, stop: Any, slots: Any, report: Any) -> None:
-    """Entry point of a game process: Ctrl+C is the run's to handle (it sets ``stop``).
-    An error bgtrain raises on purpose goes to the run as one line, not a traceback."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+def run_games(config: ActorConfig, stop: StopFlag, slots: GameSlots, report: ReportSink) -> None:
+    """The game loop as an engine runs it (a process, a thread, a cluster's worker):
+    :func:`play`, and an error bgtrain raises on purpose goes to the run as one
+    :class:`GameProcessError` line, not a traceback."""
     try:
         play(config, stop, slots, report)
     except BgtrainError as exc:
         report.put(GameProcessError(config.actor_id, str(exc)))
+
+
+def actor_process_main(config: ActorConfig, stop: Any, slots: Any, report: Any) -> None:
+    """Entry point of a local game process: Ctrl+C is the run's to handle (it sets ``stop``)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    run_games(config, stop, slots, report)

@@ -9,7 +9,7 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
-from bgtrain.learn.reporting import RULE
+from bgtrain.common.console import RULE
 from bgtrain.store.events import RECENT_GAMES
 from bgtrain.store.root import TrainingRoot
 
@@ -97,7 +97,6 @@ def statistics_block(
     counters: LearnerCounters, active: int, max_workers: int, version: int, waiting: int
 ) -> str:
     """The seed's statistics block (``active``: 1 while the learner runs, else 0)."""
-    batches = counters.batches_trained
     return "\n".join(
         [
             "",
@@ -105,9 +104,9 @@ def statistics_block(
             "[BACKGROUND LEARNING] STATISTICS",
             RULE,
             f"Experience Files Processed: {counters.files_processed}",
-            f"Batch Training Runs: {batches}",
+            f"Batch Training Runs: {counters.batches_trained}",
             f"Total Training Samples: {counters.total_samples}",
-            f"Average Loss: {counters.loss_sum / batches if batches else 0.0:.4f}",
+            f"Average Loss: {counters.avg_loss:.4f}",
             f"Total Processing Time: {counters.total_processing_time:.2f}s",
             f"Active Workers: {active}/{max_workers}",
             f"Errors: {counters.errors}",

@@ -5,21 +5,23 @@ stops or kills all of it. ``bgtrain run`` (:class:`bgtrain.runner.session.Run`) 
 StarCraft II runner (:func:`bgtrain.integrations.sc2.game.run_sc2`, whose games burnysc2
 plays in the main process) both go through it, and both stop through :func:`interrupts`.
 
-:class:`LocalEngine` runs the learner and the games as processes on this machine. A
-cluster engine (Ray...) implements the same seven methods: its games run the same loop
-(:func:`bgtrain.runner.actor.play`) elsewhere and write into the same training root (a
-shared folder), and the learner stays one process per root (it holds the root's lock).
+:class:`LocalEngine` runs the learner and the games as processes on this machine. Another
+engine (a cluster: Ray...; the tests' threads) implements the same seven methods: its
+learner is a :class:`bgtrain.learn.learner.BackgroundLearner` on the root (one per root: it
+holds the root's lock), and each of its games runs the same loop,
+:func:`bgtrain.runner.actor.run_games`, wherever it likes, writing into the same training
+root (a shared folder).
 
 A **report** is what a game loop sends back (:data:`bgtrain.runner.actor.Report`): a
-:class:`GameReport` after every game played (saved, or refused with its reason), an
-:class:`UnsavedGame` when a game handed to the recorder could not be written after all,
-or a :class:`GameProcessError` when a game loop cannot go on (the run stops with its
-message).
+``GameReport`` after every game played (saved, or refused with its reason), an
+``UnsavedGame`` when a game handed to the recorder could not be written after all, or a
+``GameProcessError`` when a game loop cannot go on (the run stops with its message).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import sys
@@ -28,13 +30,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bgtrain.learn.settings import LearnerSettings
-from bgtrain.runner.actor import (
-    ActorConfig,
-    GameProcessError,
-    GameReport,
-    Report,
-    UnsavedGame,
-)
+from bgtrain.runner.actor import ActorConfig, Report
 from bgtrain.runner.fleet import LocalFleet
 from bgtrain.runner.learner_process import LearnerProcess
 from bgtrain.store.fs import remove_writer_temps
@@ -43,19 +39,18 @@ from bgtrain.store.root import TrainingRoot
 __all__ = [
     "INTERRUPTED_EXIT_CODE",
     "Engine",
-    "GameProcessError",
-    "GameReport",
     "Interrupts",
     "LocalEngine",
-    "Report",
-    "UnsavedGame",
     "interrupts",
+    "quit_at_once",
 ]
 
 #: The exit code of a run stopped by Ctrl+C (128 + SIGINT, as a shell reports it).
 INTERRUPTED_EXIT_CODE = 130
 #: A clean stop waits this long for the games to save their game in progress.
 GAMES_STOP_TIMEOUT_S = 30.0
+#: What a run says when a second interrupt ends it at once.
+SECOND_INTERRUPT_LINE = "\n[STOP] Second interrupt: stopping at once (files on disk stay whole)"
 
 
 class Engine(Protocol):
@@ -75,8 +70,9 @@ class Engine(Protocol):
         ...
 
     def start_games(self, configs: Sequence[ActorConfig], max_games: int | None) -> None:
-        """Start one game loop per config; together they play at most ``max_games``
-        games (``None``: until stopped). Their reports come from :meth:`reports`."""
+        """Start one game loop (:func:`bgtrain.runner.actor.run_games`) per config;
+        together they play at most ``max_games`` games (``None``: until stopped). Their
+        reports come from :meth:`reports`."""
         ...
 
     def reports(self, timeout: float) -> list[Report]:
@@ -97,7 +93,8 @@ class Engine(Protocol):
     def kill(self) -> None:
         """Stop everything at once (the second Ctrl+C): no waiting for a game or a batch.
         Files already written stay whole; a killed writer's temp file is removed. Called
-        from a signal handler, maybe in the middle of :meth:`stop`: it takes no lock."""
+        from a signal handler, maybe in the middle of :meth:`stop`: it takes no lock. The
+        process exits next (:func:`quit_at_once`): what runs inside it ends with it."""
         ...
 
 
@@ -147,13 +144,21 @@ class LocalEngine:
 
 
 class Interrupts:
-    """First Ctrl+C (or SIGTERM): a clean stop, counted in :attr:`count` (with
-    ``raise_first``, a :class:`KeyboardInterrupt` is raised too, where the main thread
-    is: for a loop that cannot look at the count, such as a game burnysc2 plays).
-    Second: ``on_second`` (quit at once). The previous handlers are put back on exit."""
+    """First Ctrl+C (or SIGTERM): a clean stop, counted in :attr:`count`; ``on_first`` is
+    called (e.g. to say so, or wake a wait), and with ``raise_first`` a
+    :class:`KeyboardInterrupt` is raised too, where the main thread is: for a loop that
+    cannot look at the count, such as a game burnysc2 plays. Second: ``on_second`` (quit
+    at once, see :func:`quit_at_once`). The previous handlers are put back on exit."""
 
-    def __init__(self, on_second: Callable[[], None], *, raise_first: bool = False) -> None:
+    def __init__(
+        self,
+        on_second: Callable[[], None],
+        *,
+        on_first: Callable[[], None] | None = None,
+        raise_first: bool = False,
+    ) -> None:
         self.count = 0
+        self._on_first = on_first
         self._on_second = on_second
         self.raise_first = raise_first
         self._previous: dict[int, Any] = {}
@@ -172,12 +177,30 @@ class Interrupts:
         self.count += 1
         if self.count > 1:
             self._on_second()
-        elif self.raise_first:
+            return
+        if self._on_first is not None:
+            self._on_first()
+        if self.raise_first:
             raise KeyboardInterrupt
 
     def __exit__(self, *exc_info: object) -> None:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
+
+
+def quit_at_once(
+    console: Callable[[str], None], line: str, kill: Callable[[], None] | None = None
+) -> None:
+    """The second interrupt: say ``line``, ``kill`` what runs elsewhere (processes), and
+    exit this process with :data:`INTERRUPTED_EXIT_CODE` without waiting for anything (no
+    thread, no ``finally``)."""
+    console(line)
+    if kill is not None:
+        kill()
+    for stream in (sys.stdout, sys.stderr):  # os._exit does not flush
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(INTERRUPTED_EXIT_CODE)
 
 
 def interrupts(
@@ -186,13 +209,7 @@ def interrupts(
     """The interrupt handler of a run on ``engine``: the first interrupt is the run's to
     stop cleanly (see :class:`Interrupts`); the second kills the engine's processes and
     exits the process with :data:`INTERRUPTED_EXIT_CODE` at once."""
-
-    def quit_at_once() -> None:
-        console("\n[STOP] Second interrupt: stopping at once (files on disk stay whole)")
-        engine.kill()
-        for stream in (sys.stdout, sys.stderr):  # os._exit does not flush
-            with contextlib.suppress(OSError, ValueError):
-                stream.flush()
-        os._exit(INTERRUPTED_EXIT_CODE)
-
-    return Interrupts(quit_at_once, raise_first=raise_first)
+    return Interrupts(
+        functools.partial(quit_at_once, console, SECOND_INTERRUPT_LINE, engine.kill),
+        raise_first=raise_first,
+    )

@@ -16,7 +16,7 @@ from bgtrain.game.evaluation import EvalResult, evaluate
 from bgtrain.game.policy import Policy
 from bgtrain.runner.accounting import RecentGames
 from bgtrain.runner.settings import RunConfig
-from bgtrain.store.events import EvalEvent, append_event
+from bgtrain.store.events import append_event
 from bgtrain.store.models import ModelStore
 from bgtrain.store.root import TrainingRoot
 
@@ -100,5 +100,5 @@ class EvalSchedule:
             max_steps=self.config.max_game_steps,
             root=self.config.root,
         )
-        append_event(self.root, EvalEvent(steps=steps, **result.as_dict()))  # type: ignore[arg-type]
+        append_event(self.root, result.to_event(steps))
         return result

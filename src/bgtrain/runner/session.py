@@ -37,21 +37,18 @@ from bgtrain.runner.console import (
     summary_block,
 )
 from bgtrain.runner.engine import INTERRUPTED_EXIT_CODE, Engine, Interrupts, LocalEngine, interrupts
-from bgtrain.runner.evaluations import EvalSchedule, half_way
-from bgtrain.runner.settings import DEFAULT_MAX_WAITING, RunConfig, default_actors
+from bgtrain.runner.evaluations import EvalSchedule
+from bgtrain.runner.settings import RunConfig, default_actors, seeded
 from bgtrain.store.counters import read_counters
 from bgtrain.store.models import ModelStore
 from bgtrain.store.root import TrainingRoot
 from bgtrain.store.spool import Spool
 
 __all__ = [
-    "DEFAULT_MAX_WAITING",
     "Run",
     "RunConfig",
     "RunSummary",
     "actor_seed",
-    "default_actors",
-    "half_way",
     "run",
 ]
 
@@ -129,12 +126,6 @@ class Run:
             return
         check_model_fits(model.meta, self.info, self.config.root)
 
-    def _learner_settings(self) -> LearnerSettings:
-        settings = self.config.learner
-        if self.config.seed is not None and settings.seed is None:
-            settings = dataclasses.replace(settings, seed=self.config.seed)
-        return settings
-
     def _actor_configs(self, actors: int) -> list[ActorConfig]:
         c = self.config
         configs = [
@@ -167,7 +158,7 @@ class Run:
         """
         self.check_game_fits()
         self.root.ensure()
-        self.engine.start_learner(self.root.path, self._learner_settings())
+        self.engine.start_learner(self.root.path, seeded(self.config.learner, self.config.seed))
         for line in learner_started_lines(self.root):
             self.console(line)
         actors = self.config.actors or default_actors()

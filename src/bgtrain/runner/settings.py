@@ -3,27 +3,30 @@ with dashes), a key of the ``[run]`` table of a ``--config`` file, a keyword arg
 and a row of the README's table (:func:`bgtrain.common.settings.markdown_table`), with
 its help text and allowed values beside it.
 
-:class:`RunConfig` is ``bgtrain run`` on a Gymnasium game; :class:`Sc2RunConfig` is
-``bgtrain run --game sc2``. Both are declared here, without burnysc2, so that the CLI
-builds every flag whether or not the ``[sc2]`` extra is installed.
+:class:`RunConfig` is ``bgtrain run`` on a Gymnasium game. ``bgtrain run --game sc2``
+(:class:`bgtrain.integrations.sc2.settings.Sc2RunConfig`) declares its own settings but
+shares ``root``, ``games`` and ``seed`` with it (:func:`shared_setting`): one flag, one
+help text each.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bgtrain.common.settings import (
+    Allowed,
     at_least,
     check_settings,
     greater_than,
     markdown_table,
     non_empty,
-    one_of,
     setting,
 )
-from bgtrain.game.gymnasium_games import DEFAULT_ENV
+from bgtrain.game.gymnasium_games import DEFAULT_ENV, DEFAULT_STEP_LIMIT
 from bgtrain.learn.settings import SEED_RANGE, LearnerSettings
 from bgtrain.store.root import DEFAULT_ROOT
 
@@ -36,17 +39,29 @@ DEFAULT_MAX_WAITING = 4
 #: Fields that are not settings of their own: the learner's have their own flags and table.
 NESTED = ("learner",)
 
-#: The example Zerg bot, shipped inside the package (an installed wheel has no examples/).
-DEFAULT_BOT = "bgtrain.integrations.sc2.zerg_bot:ZergBot"
-#: burnysc2's Difficulty and Race names (checked before the game starts, without it).
-ALL_DIFFICULTIES = (
-    "VeryEasy", "Easy", "Medium", "MediumHard", "Hard", "Harder", "VeryHard",
-    "CheatVision", "CheatMoney", "CheatInsane",
-)  # fmt: skip
-RACES = ("Random", "Terran", "Zerg", "Protoss")
-#: Run settings that ``--game sc2`` shares with a Gymnasium run (one flag each).
-SC2_SHARED = ("root", "games", "seed")
-ROOT_HELP = "the training root: games, models and logs"
+#: The settings every game of ``bgtrain run`` has (``--game sc2`` too): default, help text
+#: and allowed values, declared once here for both (see :func:`shared_setting`).
+SHARED_SETTINGS: dict[str, tuple[Any, str, Allowed | None]] = {
+    "root": (DEFAULT_ROOT, "the training root: games, models and logs", None),
+    "games": (None, "stop after this many games (none: no limit)", at_least(1)),
+    "seed": (None, "seed of the games and of the network (none: random)", SEED_RANGE),
+}
+#: Their names: the settings tables and flags of a game other than Gymnasium leave them out.
+SHARED = tuple(SHARED_SETTINGS)
+
+
+def shared_setting(name: str) -> Any:
+    """A new dataclass field for the shared run setting ``name`` (a key of
+    :data:`SHARED_SETTINGS`): each settings class needs a field object of its own."""
+    default, help_text, allowed = SHARED_SETTINGS[name]
+    return setting(default, help_text, allowed)
+
+
+def seeded(learner: LearnerSettings, seed: int | None) -> LearnerSettings:
+    """The learner's settings with the run's ``seed`` when they have no seed of their own."""
+    if seed is None or learner.seed is not None:
+        return learner
+    return dataclasses.replace(learner, seed=seed)
 
 
 def default_actors() -> int:
@@ -64,8 +79,8 @@ class RunConfig:
     actors: int | None = setting(
         None, "game processes (none: the cores minus one, for the learner)", at_least(1)
     )
-    root: Path = setting(DEFAULT_ROOT, ROOT_HELP)  # noqa: RUF009 (a dataclasses.field)
-    games: int | None = setting(None, "stop after this many games (none: no limit)", at_least(1))
+    root: Path = shared_setting("root")  # noqa: RUF009 (a dataclasses.field)
+    games: int | None = shared_setting("games")
     minutes: float | None = setting(
         None, "stop after this many minutes (none: no limit)", greater_than(0)
     )
@@ -81,9 +96,7 @@ class RunConfig:
         "like Stable-Baselines3's EvalCallback (none: as the recent games near the threshold)",
         at_least(1),
     )
-    seed: int | None = setting(
-        None, "seed of the games and of the network (none: random)", SEED_RANGE
-    )
+    seed: int | None = shared_setting("seed")
     max_waiting: int | None = setting(
         None,
         "a game process pauses between games while this many games wait for the learner "
@@ -93,8 +106,8 @@ class RunConfig:
     max_game_steps: int | None = setting(
         None,
         "a game still going after this many steps is saved as cut short, and an evaluation "
-        "game stops there too (none: the game's own limit, else 100000): a game that never "
-        "ends never becomes one huge file",
+        "game stops there too (none: the game's own limit, else "
+        f"{DEFAULT_STEP_LIMIT}): a game that never ends never becomes one huge file",
         at_least(1),
     )
     spare_actor: bool = setting(
@@ -115,40 +128,6 @@ class RunConfig:
         return waiting or None
 
 
-@dataclass(frozen=True)
-class Sc2RunConfig:
-    """``bgtrain run --game sc2``: StarCraft II games against the built-in AI."""
-
-    root: Path = setting(DEFAULT_ROOT, ROOT_HELP)  # noqa: RUF009 (a dataclasses.field)
-    bot: str = setting(
-        DEFAULT_BOT,
-        "the bot: FILE.py:Class or package.module:Class, a LearningBot subclass (the "
-        "default is the example Zerg bot)",
-        non_empty(),
-    )
-    games: int | None = setting(None, "games to play (none: until Ctrl+C)", at_least(1))
-    map: str | None = setting(None, "a map name (none: a random ladder map each game)", non_empty())
-    difficulty: str | None = setting(
-        None,
-        "the built-in AI's difficulty (none: Easy or Medium at random each game)",
-        one_of(*ALL_DIFFICULTIES),
-    )
-    race: str = setting("Random", "the built-in AI's race", one_of(*RACES))
-    seed: int | None = setting(
-        None, "seed of the random map and difficulty picks (none: random)", SEED_RANGE
-    )
-    #: The learner's settings (flags of their own, the ``[learner]`` table).
-    learner: LearnerSettings = field(default_factory=LearnerSettings)
-
-    def __post_init__(self) -> None:
-        check_settings(self)
-
-
 def run_settings_table() -> str:
     """The README's table of the run's settings (a test keeps it equal to this)."""
     return markdown_table(RunConfig, exclude=NESTED)
-
-
-def sc2_settings_table() -> str:
-    """The README's table of the StarCraft II settings (those not shared with a run)."""
-    return markdown_table(Sc2RunConfig, exclude=(*SC2_SHARED, *NESTED))

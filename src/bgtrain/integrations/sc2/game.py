@@ -19,22 +19,21 @@ from pathlib import Path
 from typing import Protocol
 
 from bgtrain.errors import BgtrainError
-from bgtrain.integrations.sc2.bot import LearningBot
+
+# Through the package: without burnysc2 it says how to install it (the CLI shows that).
+from bgtrain.integrations.sc2 import LearningBot
+from bgtrain.integrations.sc2.settings import Sc2RunConfig
 from bgtrain.runner.console import STATISTICS_EVERY_GAMES, Console, learner_started_lines
 from bgtrain.runner.engine import Engine, Interrupts, LocalEngine, interrupts
-from bgtrain.runner.settings import ALL_DIFFICULTIES, DEFAULT_BOT, RACES, Sc2RunConfig
+from bgtrain.runner.settings import seeded
 from bgtrain.store.counters import read_counters
 from bgtrain.store.models import ModelStore
 from bgtrain.store.root import TrainingRoot
 
 __all__ = [
-    "ALL_DIFFICULTIES",
-    "DEFAULT_BOT",
     "LADDER_MAPS",
-    "RACES",
     "BurnySc2",
     "Sc2Games",
-    "Sc2RunConfig",
     "StarCraftNotFoundError",
     "find_starcraft",
     "load_bot_class",
@@ -185,7 +184,7 @@ class _Sc2Run:
         self.games.check()  # before anything starts
         bot_class = load_bot_class(self.config.bot)
         self.root.ensure()
-        self.engine.start_learner(self.root.path, self.config.learner)
+        self.engine.start_learner(self.root.path, seeded(self.config.learner, self.config.seed))
         for line in learner_started_lines(self.root):
             self.console(line)
         with interrupts(self.engine, self.console, raise_first=True) as signals:
