@@ -10,6 +10,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -23,6 +24,7 @@ import pytest
 import bgtrain.store.spool
 from bgtrain import ModelStore, Spool, TrainingRoot
 from bgtrain.monitor import snapshot
+from bgtrain.monitor.dashboard import sparkline
 from bgtrain.monitor.snapshot import METRICS_TAIL_BYTES, MetricsReader, Watcher
 from bgtrain.store.counters import HEARTBEAT_STALE_S, read_counters
 
@@ -41,6 +43,10 @@ SECTIONS = (
     "TRAINING LOG",
 )
 FOOTER = "Press Ctrl+C to stop monitoring"
+LIVE_ONLY = ("Refreshing every", FOOTER, "uptime")
+#: The panels that answer "is it learning?", above the others at every size.
+FIRST = ["LEARNING", "LEARNER"]
+LOG_10 = "TRAINING LOG (last 10 lines)"
 # rich sizes a frame to the terminal; outside one it reads COLUMNS.
 ENV = cli_env(COLUMNS="80")
 
@@ -80,12 +86,15 @@ def tree(path: Path) -> dict[str, tuple[int, int]]:
 
 
 def panel(screen: str, title: str) -> str:
-    """The text of the panel titled ``title`` (from its top border to its bottom one)."""
+    """The text of the panel titled ``title`` (from its top border to its bottom one), also
+    when it stands beside another one."""
     lines = screen.splitlines()
     for i, line in enumerate(lines):
-        if line.startswith(f"╭─ {title} "):
-            end = next(j for j in range(i + 1, len(lines)) if lines[j].startswith("╰"))
-            return "\n".join(lines[i : end + 1])
+        left = line.find(f"╭─ {title} ")
+        if left >= 0:
+            right = line.index("╮", left) + 1
+            end = next(j for j in range(i + 1, len(lines)) if lines[j][left:].startswith("╰"))
+            return "\n".join(row[left:right] for row in lines[i : end + 1])
     raise AssertionError(f"no panel {title!r} in:\n{screen}")
 
 
@@ -96,7 +105,8 @@ def files_shown(screen: str, title: str) -> int:
 
 
 def panel_titles(screen: str) -> list[str]:
-    return re.findall(r"^╭─ (.+?) ─", screen, flags=re.MULTILINE)
+    """The panels' titles, top to bottom and left to right."""
+    return re.findall(r"╭─ (.+?) ─", screen)
 
 
 def assert_fits_80_columns(screen: str) -> None:
@@ -104,10 +114,10 @@ def assert_fits_80_columns(screen: str) -> None:
     assert not long, f"lines wider than 80 columns: {long}"
 
 
-def assert_all_sections(screen: str) -> None:
+def assert_all_sections(screen: str, live: bool = True) -> None:
     for section in SECTIONS:
         assert section in screen, f"{section!r} missing from:\n{screen}"
-    assert FOOTER in screen, screen
+    assert (FOOTER in screen) == live, screen
 
 
 # --------------------------------------------------------------------------- live dashboard
@@ -116,7 +126,10 @@ def assert_all_sections(screen: str) -> None:
 class TmuxTerminal:
     """A real 80x60 terminal: a private tmux server (its own socket, no user config)."""
 
-    def __init__(self, tmp_path: Path, command: list[str], cols: int = 80, rows: int = 60):
+    def __init__(
+        self, tmp_path: Path, command: list[str], cols: int = 80, rows: int = 60, hold=False
+    ):
+        """``hold``: the pane stays as the command left it (no "Pane is dead" line)."""
         self.socket = f"bgtrain-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         config = tmp_path / "tmux.conf"
         config.write_text("set -g remain-on-exit on\n", encoding="utf-8")  # keep the last screen
@@ -126,7 +139,7 @@ class TmuxTerminal:
         script = (
             f"unset COLUMNS LINES; trap : INT; {shlex.join(command)}; "
             f"echo EXIT=$? > {shlex.quote(str(self.exit_file))}"
-        )
+        ) + ("; exec cat" if hold else "")
         self._tmux("-f", str(config), "new-session", "-d", "-s", "monitor", "-x", str(cols),
                    "-y", str(rows), shlex.join(["sh", "-c", script]))  # fmt: skip
         size = self._tmux("display-message", "-p", "-t", "monitor", "#{pane_width}x#{pane_height}")
@@ -231,12 +244,12 @@ class PtyTerminal:
             os.close(self.fd)
 
 
-def open_terminal(tmp_path: Path, command: list[str]):
+def open_terminal(tmp_path: Path, command: list[str], cols: int = 80, rows: int = 60):
     if shutil.which("tmux"):
-        return TmuxTerminal(tmp_path, command)
+        return TmuxTerminal(tmp_path, command, cols, rows)
     if sys.platform == "win32":
         pytest.skip("needs tmux or a POSIX pseudo-terminal")
-    return PtyTerminal(tmp_path, command)
+    return PtyTerminal(tmp_path, command, cols, rows)
 
 
 def wait_for_screen(term, predicate, what: str, timeout: float = 30.0) -> str:
@@ -314,6 +327,220 @@ def test_the_live_dashboard_refreshes_in_a_real_terminal_and_stops_on_ctrl_c(tmp
         term.close()
 
 
+# --------------------------------------------------------------------------- terminal sizes
+
+needs_tmux = pytest.mark.skipif(not shutil.which("tmux"), reason="needs tmux")
+#: The LEARNING and LEARNER lines, each whole on one row (a figure cut or wrapped fails).
+FIGURE_ROWS = {
+    "version": r"Model version: (?P<version>\d+)   Games/min: (?P<rate>[\d.]+)   Samples/s: \d+",
+    "return": r"Mean return \(last games\): (?P<mean>-?[\d.]+)   Win rate: (?P<win>\d+)%",
+    "spark": r"Return by version v(?P<first>\d+)-v(?P<last>\d+) (?P<bars>[▁-█]+)  "
+    r"(?P<scale>all -?[\d.]+|-?[\d.]+ to -?[\d.]+)",
+    "lag": r"Policy lag: min \d+ / mean [\d.]+ / max \d+   Stale: \d+   Quarantined: \d+",
+    "learner": r"Running: (?P<running>yes)   PID: (?P<pid>\d+)   State: (idle|training)   "
+    r"Heartbeat: \d+s ago   Errors: (?P<errors>\d+)",
+}
+
+
+@pytest.fixture(scope="class")
+def live_run(tmp_path_factory):
+    """A real ``bgtrain run`` going on while a class's tests watch it (a 5-minute budget
+    as a safety net; Ctrl+C ends it with the class, so that it does not slow the runs of
+    the tests after it)."""
+    where = tmp_path_factory.mktemp("live_run")
+    root = TrainingRoot(where / "root")
+    with open(where / "run.log", "w", encoding="utf-8") as log:
+        proc = subprocess.Popen(
+            bgtrain_argv("run", "--root", root.path, "--actors", "1", "--seed", "1",
+                         "--no-until-solved", "--no-spare-actor", "--minutes", "5"),
+            cwd=where, env=cli_env(), stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        try:
+            yield root
+        finally:
+            os.kill(proc.pid, signal.SIGINT)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+
+
+def learning_figures(screen: str) -> dict[str, str]:
+    """The LEARNING and LEARNER figures, each found on one whole row of its panel."""
+    rows = panel(screen, "LEARNING") + "\n" + panel(screen, "LEARNER")
+    found: dict[str, str] = {}
+    for name, pattern in FIGURE_ROWS.items():
+        match = re.search(rf"^│ {pattern} *│$", rows, flags=re.MULTILINE)
+        assert match, f"no whole {name} row in:\n{screen}"
+        found.update({k: v for k, v in match.groupdict().items() if v is not None})
+    return found
+
+
+def learned_something(screen: str) -> bool:
+    """The run has published models, played for a while, and its learner is alive."""
+    figures = learning_figures(screen)
+    return int(figures["version"]) >= 1 and figures["running"] == "yes"
+
+
+def assert_fills_the_terminal(screen: str, cols: int, rows: int) -> list[str]:
+    """The frame is exactly the terminal: the header on the first row, the footer on the
+    last (nothing cut at the bottom), and between them only whole panel rows, each ending
+    on the last column with its right border (nothing wider, nothing wrapped)."""
+    lines = screen.split("\n")[:rows]
+    assert len(lines) == rows, screen
+    assert lines[0].startswith("BACKGROUND TRAINING MONITOR"), screen
+    assert lines[-1].startswith("Refreshing every 0.5s | Press Ctrl+C"), screen
+    for line in lines[1:-1]:
+        assert len(line) == cols and line[0] in "╭│╰" and line[-1] in "╮│╯", (
+            f"not a whole panel row of {cols} columns: {line!r} in:\n{screen}"
+        )
+    return lines
+
+
+def log_lines_shown(screen: str) -> int:
+    match = re.search(r"TRAINING LOG \(last (\d+) lines?\)", screen)
+    assert match, screen
+    return int(match.group(1))
+
+
+def watch(
+    tmp_path: Path, root: TrainingRoot, cols: int, rows: int, min_log: int = 2
+) -> tuple[str, dict]:
+    """The live monitor in a real tmux terminal of ``cols`` x ``rows`` beside the run: the
+    first screen with a published model, a live learner and ``min_log`` log lines shown
+    (the log grows as the run goes on), and its figures."""
+    command = bgtrain_argv("monitor", "--root", root.path, "--refresh", "0.5")
+    term = TmuxTerminal(tmp_path, command, cols, rows)
+    try:
+        screen = wait_for_screen(
+            term,
+            lambda s: learned_something(s) and log_lines_shown(s) >= min_log,
+            f"a model, a live learner and {min_log} log lines",
+            120,
+        )
+    finally:
+        term.close()
+    return screen, learning_figures(screen)
+
+
+def assert_figures_agree_with_the_run(figures: dict, root: TrainingRoot) -> None:
+    latest = ModelStore(root.path).latest_version()
+    assert latest is not None and 1 <= int(figures["version"]) <= latest
+    assert int(figures["first"]) <= int(figures["last"]) <= int(figures["version"])
+    assert 1 <= len(figures["bars"]) <= snapshot.SPARK_VERSIONS
+    assert float(figures["rate"]) > 0  # games in the last minute, over at least 5 s
+    heartbeat = json.loads((root.state / "heartbeat.json").read_text(encoding="utf-8"))
+    assert int(figures["pid"]) == heartbeat["pid"]
+    assert figures["errors"] == "0"
+
+
+@needs_tmux
+class TestBesideARealRun:
+    """The live monitor at 80x24 and at 120x40, both watching one real run."""
+
+    def test_at_80x24_beside_a_real_run_the_learning_figures_come_first_and_all_fits(
+        self, live_run, tmp_path
+    ):
+        screen, figures = watch(tmp_path, live_run, 80, 24)
+
+        assert_fills_the_terminal(screen, 80, 24)
+        titles = panel_titles(screen)
+        assert titles[:5] == [*FIRST, "MODEL STATUS", BUFFER, ARCHIVE], screen
+        assert titles[5] == f"TRAINING LOG (last {log_lines_shown(screen)} lines)"
+        assert_figures_agree_with_the_run(figures, live_run)
+        # Compacted: the model on one row, BUFFER and ARCHIVE side by side with their counts.
+        assert re.search(r"│ Version: \d+   Size: .+   updated \d+s ago +│", screen), screen
+        assert re.search(r"│ Files: \d+ .*││ Files: \d+ ", screen), screen
+        assert "Path:" not in screen
+
+    def test_at_120x40_beside_a_real_run_the_full_layout_uses_the_full_height(
+        self, live_run, tmp_path
+    ):
+        screen, figures = watch(tmp_path, live_run, 120, 40, min_log=11)
+
+        lines = assert_fills_the_terminal(screen, 120, 40)
+        titles = panel_titles(screen)
+        assert titles[:5] == [*FIRST, "MODEL STATUS", BUFFER, ARCHIVE], screen
+        assert_figures_agree_with_the_run(figures, live_run)
+        assert "Modified: " in panel(screen, "MODEL STATUS")
+        for title in (BUFFER, ARCHIVE):
+            shown = panel(screen, title)
+            listed = re.findall(r"^│ game_\d{8}_", shown, flags=re.MULTILINE)
+            assert "Path: " in shown, screen
+            assert len(listed) == min(files_shown(screen, title), snapshot.RECENT_FILES), screen
+        # The log takes every row left down to the footer: more than --once's ten lines.
+        assert titles[5] == f"TRAINING LOG (last {log_lines_shown(screen)} lines)"
+        shown = panel(screen, titles[5]).splitlines()
+        assert len(shown) == log_lines_shown(screen) + 2 and shown[-1] == lines[-2], screen
+
+
+@needs_tmux
+def test_once_in_an_80x24_terminal_fits_above_the_prompt_with_no_live_lines(short_run, tmp_path):
+    command = bgtrain_argv("monitor", "--root", short_run.path, "--once")
+    term = TmuxTerminal(tmp_path, command, 80, 24, hold=True)
+    try:
+        wait_until(lambda: term.exit_code() is not None, 60, "bgtrain monitor --once to end")
+        screen = term.screen()
+    finally:
+        term.close()
+
+    assert term.exit_code() == 0, screen
+    lines = screen.split("\n")
+    assert lines[0].startswith("BACKGROUND TRAINING MONITOR"), screen
+    bottom = max(i for i, line in enumerate(lines) if line.startswith("╰"))
+    assert bottom == 22, screen  # 23 rows of frame: the 24th is the prompt's
+    assert panel_titles(screen)[:2] == FIRST and "TRAINING LOG (last " in screen, screen
+    assert not [text for text in LIVE_ONLY if text in screen], screen
+
+
+def test_once_prints_no_live_only_lines_and_json_is_unchanged(short_run, tmp_path):
+    screen = monitor_once(short_run.path, tmp_path)
+    figures = monitor_json(short_run.path, tmp_path)
+
+    assert not [text for text in LIVE_ONLY if text in screen], screen
+    assert screen.splitlines()[0].startswith("BACKGROUND TRAINING MONITOR   20")
+    assert panel_titles(screen) == [*FIRST, "MODEL STATUS", BUFFER, ARCHIVE, LOG_10]
+    assert set(figures) == {"root", "exists", "time", "monitor_started", "buffer", "archive",
+                            "model", "learning", "learner", "log_tail"}  # fmt: skip
+    assert len(figures["log_tail"]) == 10
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ([500.0, 500.0, 500.0, 500.0], "████"),  # all at the top: full bars, not mid-height
+        ([9.0], "█"),
+        ([], ""),
+        ([0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0], "▁▂▃▄▅▆▇█"),
+        ([10.0, 500.0, 255.0], "▁█▄"),
+    ],
+)
+def test_the_sparkline_scale(values, expected):
+    assert sparkline(values) == expected
+
+
+def test_the_sparkline_on_a_given_scale_draws_equal_values_where_they_are():
+    assert sparkline([250.0, 250.0], low=0.0, high=500.0) == "▄▄"
+    assert sparkline([500.0, 500.0], low=0.0, high=500.0) == "██"
+    assert sparkline([0.0, 0.0], low=0.0, high=500.0) == "▁▁"
+
+
+def test_equal_returns_are_drawn_as_full_bars_with_their_value(tmp_path):
+    root = TrainingRoot(tmp_path / "root").ensure()
+    lines = [
+        {"event": "game", "t": time.time(), "actor": 0, "return": 500.0, "length": 500,
+         "outcome": "Victory", "policy_version": v, "terminated": False}
+        for v in (3, 4, 5, 6)
+    ]  # fmt: skip
+    root.metrics.write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf-8")
+
+    learning = panel(monitor_once(root.path, tmp_path), "LEARNING")
+
+    assert re.search(r"│ Return by version v3-v6 ████  all 500\.0 +│", learning), learning
+
+
 # --------------------------------------------------------------------------- --once / --json
 
 
@@ -324,8 +551,7 @@ def test_once_and_json_on_an_empty_root_show_every_section_with_zeros(tmp_path):
     screen = monitor_once(root.path, tmp_path)
     figures = monitor_json(root.path, tmp_path)
 
-    assert_all_sections(screen)
-    assert "Refreshing every 2s" in screen
+    assert_all_sections(screen, live=False)
     assert files_shown(screen, BUFFER) == 0
     assert files_shown(screen, ARCHIVE) == 0
     assert "Exists: no" in panel(screen, "MODEL STATUS")
@@ -409,7 +635,7 @@ def test_once_after_a_short_run_shows_the_counts_on_disk_in_80_columns(short_run
 
     screen = monitor_once(root.path, tmp_path)
 
-    assert_all_sections(screen)
+    assert_all_sections(screen, live=False)
     assert files_shown(screen, BUFFER) == len(episodes(root.buffer))
     assert files_shown(screen, ARCHIVE) == len(archived(root))
     version = ModelStore(root.path).latest_version()
@@ -702,16 +928,9 @@ def test_the_seed_monitor_script_prints_the_same_frame_from_the_repository_root(
 
     assert seed.returncode == 0, seed.stdout + seed.stderr
     assert seed.stderr == ""
-    assert_all_sections(seed.stdout)
+    assert_all_sections(seed.stdout, live=False)
     assert panel_titles(seed.stdout) == panel_titles(ours)
-    assert panel_titles(ours) == [
-        BUFFER,
-        ARCHIVE,
-        "MODEL STATUS",
-        "LEARNING",
-        "LEARNER",
-        "TRAINING LOG (last 10 lines)",
-    ]
+    assert panel_titles(ours) == [*FIRST, "MODEL STATUS", BUFFER, ARCHIVE, LOG_10]
     for title in (BUFFER, ARCHIVE):
         assert files_shown(seed.stdout, title) == files_shown(ours, title)
     assert seed.stdout.splitlines()[0].startswith("BACKGROUND TRAINING MONITOR")

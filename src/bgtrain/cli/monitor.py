@@ -34,7 +34,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--refresh",
         type=flag_type(MonitorConfig, "refresh"),
         default=2.0,
-        help="seconds between refreshes (2)",
+        help="seconds between refreshes",
     )
     p.add_argument("--once", action="store_true", help="print one frame and exit")
     p.add_argument("--json", action="store_true", help="print the figures as JSON and exit")
@@ -44,10 +44,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(config: MonitorConfig) -> int:
     from rich.console import Console
 
-    from bgtrain.monitor.dashboard import frame, run_live
-    from bgtrain.monitor.snapshot import Watcher
+    from bgtrain.monitor.dashboard import SCREEN_LOG_LINES, render, run_live
+    from bgtrain.monitor.snapshot import LOG_LINES, Watcher
 
-    watcher = Watcher(config.root)
+    # --json keeps its ten log lines; a tall screen shows as many as fit.
+    watcher = Watcher(config.root, log_lines=LOG_LINES if config.json else SCREEN_LOG_LINES)
     watcher.root.check(write=False)  # a file given as --root: one error line, not "no root yet"
     if config.json:
         print(json.dumps(watcher.take().to_json()))
@@ -60,7 +61,9 @@ def run(config: MonitorConfig) -> int:
         )
         return 0
     if config.once:
-        console.print(frame(watcher, config.refresh))
+        # In a terminal the frame fits its height as the live one does; into a pipe or a
+        # file it is drawn whole.
+        console.print(render(watcher.take(), fit=console.is_terminal))
         return 0
     try:
         run_live(watcher, config.refresh, console)

@@ -34,7 +34,7 @@ METRICS_TAIL_BYTES = 2 * 1024 * 1024
 KEPT_GAMES = 2000
 KEPT_BATCHES = 200
 
-__all__ = ["Snapshot", "Watcher"]
+__all__ = ["LOG_LINES", "RECENT_FILES", "Snapshot", "Watcher"]
 
 
 @dataclass
@@ -199,8 +199,11 @@ def _quarantine_view(spool: Spool) -> tuple[int, str | None]:
 class Watcher:
     """Takes snapshots of one root; keeps what it needs between refreshes."""
 
-    def __init__(self, root: str | Path | TrainingRoot) -> None:
+    def __init__(self, root: str | Path | TrainingRoot, log_lines: int = LOG_LINES) -> None:
         self.root = TrainingRoot.at(root)
+        #: Lines of the training log each snapshot keeps (``--json`` keeps the seed's ten; a
+        #: tall live screen shows more).
+        self.log_lines = log_lines
         self.started = time.time()
         self.spool = Spool(self.root)
         self.store = ModelStore(self.root)
@@ -237,7 +240,7 @@ class Watcher:
             model=model,
             learning=self._learning(now, model, counters),
             learner=self._learner(now, counters),
-            log_tail=_tail_lines(self.root.training_log, LOG_LINES),
+            log_tail=_tail_lines(self.root.training_log, self.log_lines),
         )
         return snapshot
 
