@@ -216,3 +216,18 @@ class SlowCartPole(gymnasium.Wrapper):
 
 def slow_cartpole() -> gymnasium.Env:
     return SlowCartPole(gymnasium.make("CartPole-v1"))
+
+
+class BigObservation(_Game):
+    """20 steps of 20,000 observation values: 80 KB a step, over 1.5 MiB a game. Over a
+    ``--max-file-mb 1`` as CarRacing's images (105.6 MiB a game) are over the default 64."""
+
+    observation_space = gymnasium.spaces.Box(-1e3, 1e3, shape=(20_000,), dtype=np.float32)
+    length = 20
+
+    def _obs(self) -> np.ndarray:
+        return np.full(20_000, self.t, dtype=np.float32)
+
+
+def big_observation() -> gymnasium.Env:
+    return BigObservation()

@@ -213,7 +213,7 @@ def test_run_on_a_game_budget_prints_the_seed_texts_and_accounts_for_every_game(
         "[OK] Background parallel learner initialized and started",
         "[INFO] Experience replay training will run in background",
         f"[INFO] Monitoring directory: {root.buffer}",
-        "[BACKGROUND LEARNING] STATISTICS",
+        "[BG_LEARNER] Stopped",
         "[SUMMARY]",
         "Stopped:            12 games",
     ):
@@ -223,6 +223,8 @@ def test_run_on_a_game_budget_prints_the_seed_texts_and_accounts_for_every_game(
     assert out.index("[OK] Background parallel learner initialized and started") < out.index(
         "[SUMMARY]"
     )
+    # (The STATISTICS block, once the learner has trained: test_run_console, on a run
+    # paced so that it has by game 5.)
     assert "Traceback" not in run.stderr, run.stderr
 
     files = episode_files(root)
@@ -388,7 +390,7 @@ def test_a_custom_game_through_module_factory_trains_a_model_of_its_shape(tmp_pa
     assert run.finish() == 0, str(run)
     assert_no_stray_process(run.pgid)
     assert (
-        f"[INFO] Playing {env_id} with 1 game process(es) and a spare one while the learner "
+        f"[INFO] Playing {env_id} with 1 game process and a spare one while the learner "
         "idles; runs until its budget is spent" in run.lines
     )
     model = ModelStore(root.path).load()
@@ -414,7 +416,7 @@ def test_on_a_slow_game_the_spare_game_process_plays_while_the_learner_idles(tmp
 
     assert run.finish() == 0, str(run)
     assert (
-        f"[INFO] Playing {env_id} with 1 game process(es) and a spare one while the learner "
+        f"[INFO] Playing {env_id} with 1 game process and a spare one while the learner "
         "idles; runs until its budget is spent" in run.lines
     )
     actors = Counter(e["actor"] for e in game_events(root))
@@ -649,6 +651,44 @@ def test_a_game_refused_every_time_stops_the_run_with_one_error_line(tmp_path, s
         f"error: the last 10 games of {env_id} were all refused, none saved (last: {reason})"
     ]
     assert not any(files for files in episode_files(root).values())
+
+
+def assert_stopped_with_one_error_line(run: Bgtrain, line: str) -> None:
+    """The run failed, left no process, and said why on stderr in ``line`` alone."""
+    assert run.finish() == 1, str(run)
+    assert_no_stray_process(run.pgid)
+    assert run.stderr.splitlines() == [line], str(run)
+
+
+#: A limit a game of ``big_observation`` (20 steps of 20,000 values: 1.5 MiB) is over.
+SIZE_LIMITS = {
+    "--max-file-mb": ("--max-file-mb", "1"),
+    "--max-unpacked-mb": ("--max-unpacked-mb", "1", "--max-file-mb", "64"),
+}
+
+
+@posix_only
+@pytest.mark.parametrize("limit", SIZE_LIMITS)
+def test_games_over_the_learner_s_size_limit_stop_the_run_saying_what_to_do(tmp_path, start, limit):
+    """Such games were set aside one by one while the run played on with model v0 for ever
+    (CarRacing: 105.6 MiB a game), and only the log said why."""
+    root = TrainingRoot(tmp_path / "root")
+    env_id = "tests.games_for_tests:big_observation"
+    run = start(
+        "run", "--root", root.path, "--env", env_id, "--games", "100", "--actors", "1",
+        "--no-spare-actor", *SIZE_LIMITS[limit], cwd=REPO,
+    )  # fmt: skip
+
+    assert_stopped_with_one_error_line(
+        run,
+        f"error: a game of {env_id} (20 steps of 20000 observation values) makes an episode "
+        f"file of at least 1.5 MiB, over the learner's {limit} 1; the learner sets such games "
+        f"aside in quarantine/ and the model would stay v0. Raise {limit} to 3 or more, or "
+        "shrink the observation (a smaller or grayscale image, a wrapper)",
+    )
+    assert any(line.startswith("Games played:       1 in ") for line in run.lines), str(run)
+    files = episode_files(root)  # the game played is kept: in buffer/, or set aside
+    assert [len(paths) for paths in files.values()] in ([1, 0, 0, 0, 0], [0, 0, 0, 0, 1]), files
 
 
 @posix_only

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import multiprocessing as mp
 import os
 import queue
@@ -15,7 +16,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -34,7 +35,7 @@ from bgtrain.runner.engine import (
 from bgtrain.runner.session import Run, actor_seed
 from bgtrain.runner.settings import RunConfig
 
-from .helpers import assert_no_stray_process
+from .helpers import assert_no_stray_process, wait_until
 
 ENGINE_TIMEOUT_S = 120
 #: The lines every run says once its learner runs (the seed's).
@@ -144,6 +145,31 @@ def test_a_learner_that_cannot_start_gives_its_own_message(tmp_path):
     assert mp.active_children() == []
 
 
+def test_the_learner_process_s_lines_and_log_records_are_said_in_the_run_in_order(tmp_path, caplog):
+    """Said by the learner process itself, they went to the terminal beside the run's
+    progress line: glued onto it ("...| 8s   [BG_LEARNER] Stopped")."""
+    root = TrainingRoot(tmp_path / "root")
+    root.buffer.mkdir(parents=True)
+    bad = root.buffer / "game_20260101_000000_000_a0_Victory.npz"
+    bad.write_bytes(b"not an npz file")
+    engine, lines = LocalEngine(), []
+    with caplog.at_level(logging.INFO):
+        engine.start_learner(root.path, LearnerSettings(verbose=False), lines.append)
+        try:
+            assert lines[0] == f"[BG_LEARNER] Started (Monitoring {root.buffer})"
+            wait_until(lambda: len(lines) > 1, timeout=ENGINE_TIMEOUT_S, what="a second line")
+        finally:
+            engine.stop()
+    assert lines[1:] == [
+        f"[BG_LEARNER] [WARN] Quarantined {bad.name}: not an .npz file (not a zip archive)",
+        "[BG_LEARNER] Stopped",  # said before stop() returned
+    ]
+    logged = [(r.name, r.getMessage()) for r in caplog.records if r.name.startswith("bgtrain.")]
+    assert ("bgtrain.store.spool", f"{bad.name} -> quarantine/: not an .npz file (not a zip "
+            "archive)") in logged, logged  # fmt: skip
+    assert mp.active_children() == []
+
+
 # --------------------------------------------------------------------------- another engine
 
 
@@ -180,9 +206,11 @@ class ThreadEngine:
         self._reports: queue.Queue[Report] = queue.Queue()
         self._games: list[threading.Thread] = []
 
-    def start_learner(self, root: Path, settings: LearnerSettings) -> None:
+    def start_learner(
+        self, root: Path, settings: LearnerSettings, console: Callable[[str], None] | None = None
+    ) -> None:
         self.learner_settings = settings
-        self.learner = BackgroundLearner(root, settings)
+        self.learner = BackgroundLearner(root, settings, console=console)
         self.learner.start()
 
     def learner_alive(self) -> bool:
@@ -240,8 +268,12 @@ def test_a_run_on_another_engine_plays_its_budget_beside_the_learner_and_leaves_
 
     assert [t.name for t in threading.enumerate() if t not in before] == []
     assert (summary.stop_reason, summary.exit_code, summary.error) == ("12 games", 0, None)
-    assert lines[:3] == [*LEARNER_STARTED, f"[INFO] Monitoring directory: {root.buffer}"]
-    assert "[SUMMARY]" in lines[-1]
+    assert lines[:4] == [
+        f"[BG_LEARNER] Started (Monitoring {root.buffer})",  # the learner's lines too
+        *LEARNER_STARTED,
+        f"[INFO] Monitoring directory: {root.buffer}",
+    ]
+    assert lines[-2:-1] == ["[BG_LEARNER] Stopped"] and "[SUMMARY]" in lines[-1]
     saved = episodes(root)
     assert summary.games == len(saved) == 12  # every game reported is a file, and no more
     assert summary.steps == sum(load_episode(p).length for p in saved)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bgtrain.game.evaluation import EvalResult
 from bgtrain.runner.actor import GameProcessError, GameReport, Report, UnsavedGame
-from bgtrain.runner.console import refused_lines, unsaved_line
+from bgtrain.runner.console import plural, refused_lines, unsaved_line
 from bgtrain.store.events import (
     RECENT_GAMES,
     GameEvent,
@@ -118,7 +118,8 @@ class Accounts:
         s = self.summary
         if s.error is None and s.games and s.refused + s.unsaved >= s.games:
             last = s.last_refusal or s.last_unsaved
-            s.error = f"none of the {s.games} games of {self.env} was saved (last: {last})"
+            played = plural(s.games, "game")
+            s.error = f"no game of {self.env} was saved ({played} played; last: {last})"
         if s.error is not None:
             s.stop(f"error: {s.error}", exit_code=1)
 

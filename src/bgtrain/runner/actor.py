@@ -30,6 +30,7 @@ from bgtrain.game.policy import Policy, UniformPolicy
 from bgtrain.game.recorder import EpisodeRecorder
 from bgtrain.store.counters import read_heartbeat
 from bgtrain.store.models import ModelStore
+from bgtrain.store.safe_npz import MiB, SizeLimits, human_bytes
 from bgtrain.store.spool import episode_entries
 
 logger = logging.getLogger(__name__)
@@ -44,6 +45,10 @@ GAME_SEED_STRIDE = 7919
 #: The policy a seeded game process picks up before its game ``n`` samples its actions
 #: seeded ``seed + n * this`` (another generator than the game's: no need to stride apart).
 POLICY_SEED_STRIDE = 1
+#: Bytes a saved game's file holds per step at the least, beside its state (float32 per
+#: value): its action (int64) and its reward (float32). Log-probabilities and headers add
+#: more, so a game over a limit by this count is over it for sure.
+STEP_BYTES_BESIDE_STATE = 8 + 4
 
 
 class StopFlag(Protocol):
@@ -80,6 +85,10 @@ class ActorConfig:
     #: says idle and no game waits in the buffer): on a slow game the learner idles and
     #: its core plays too; on a fast one the learner's core stays the learner's.
     spare: bool = False
+    #: The learner's size limits (``max_file_mb``, ``max_unpacked_mb``): a game saved
+    #: over them stops the game loop with a :class:`GameProcessError` saying what to do,
+    #: since the learner sets every such game aside (none: not checked here).
+    limits: SizeLimits | None = None
 
 
 class GameReport(NamedTuple):
@@ -164,10 +173,12 @@ def play(config: ActorConfig, stop: StopFlag, slots: GameSlots, report: ReportSi
                 continue
             if recorder.steps == 0:
                 break
-            report.put(_save(game, info, config, policy, recorder))
+            done = _save(game, info, config, policy, recorder)
+            report.put(done)
             played += 1
             saved += 1
             saved -= _report_unsaved(recorder.take_failures(), config.actor_id, report)
+            check_episode_size(config, info, done.length)
     finally:
         try:
             recorder.wait()
@@ -272,6 +283,35 @@ def _play_one(
         if terminated or truncated:
             break
     return _Game(total, bool(terminated), state, step_info)
+
+
+def check_episode_size(config: ActorConfig, info: GameInfo, steps: int) -> None:
+    """Refuse to play on when a game of ``steps`` steps makes a file over the learner's
+    limits: it would set each such game aside (``quarantine/``) and the model would never
+    leave v0. The game just saved stays where the learner finds it.
+
+    Raises:
+        BgtrainError: the sizes, and what to do (raise the limit, shrink the observation).
+    """
+    if config.limits is None:
+        return
+    size = steps * (info.obs_dim * 4 + STEP_BYTES_BESIDE_STATE)
+    limits = {"--max-unpacked-mb": config.limits.max_unpacked_bytes}
+    if not config.compress:  # an uncompressed file holds every byte of its arrays
+        limits = {"--max-file-mb": config.limits.max_file_bytes, **limits}
+    over = {flag: limit for flag, limit in limits.items() if size > limit}
+    if not over:
+        return
+    needed = math.ceil(size / MiB) + 1
+    raise BgtrainError(
+        f"a game of {config.env} ({steps} steps of {info.obs_dim} observation values) makes "
+        f"an episode file of at least {human_bytes(size)}, over the learner's "
+        + " and ".join(f"{flag} {limit // MiB}" for flag, limit in over.items())
+        + "; the learner sets such games aside in quarantine/ and the model would stay v0. "
+        + "Raise "
+        + " and ".join(f"{flag} to {needed}" for flag in over)
+        + " or more, or shrink the observation (a smaller or grayscale image, a wrapper)"
+    )
 
 
 def _report_unsaved(

@@ -5,8 +5,14 @@ callable the caller passes (the CLI passes ``print``)."""
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import math
-from collections.abc import Callable
+import os
+import shutil
+import threading
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, TextIO
 
 from bgtrain.common.console import RULE
@@ -32,36 +38,113 @@ MAX_REFUSED_LINES = 10
 #: line of its own this often.
 PROGRESS_TERMINAL_S = 0.25
 PROGRESS_LINE_S = 2.0
-#: A terminal's progress line is cut to this width (and padded: it overwrites the last).
-PROGRESS_WIDTH = 100
+#: ANSI "erase to the end of the line" (every terminal of POSIX systems).
+CLEAR_TO_END = "\x1b[K"
+
+
+def plural(n: float, word: str, words: str | None = None) -> str:
+    """``1 game``, ``2 games``, ``1.5 minutes``, ``1 game process``."""
+    shown = f"{n:g}" if isinstance(n, float) else str(n)
+    return f"{shown} {word if n == 1 else (words or word + 's')}"
+
+
+def terminal_width(stream: TextIO) -> int:
+    """The width of the terminal ``stream`` is on, measured now (a window may be resized)."""
+    try:
+        return os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, ValueError, OSError, io.UnsupportedOperation):
+        return shutil.get_terminal_size().columns
+
+
+def fit_width(line: str, width: int) -> str:
+    """``line`` cut to ``width - 1`` columns: a line filling the last column wraps on some
+    terminals, and a wrapped progress line can no longer be rewritten in place."""
+    return line[: max(1, width - 1)]
+
+
+def clear_to_end(width: int, used: int) -> str:
+    """What erases the rest of a terminal line after ``used`` columns: ANSI's code, or on
+    Windows, whose console may not read ANSI codes, spaces up to ``width - 1``."""
+    return " " * max(0, width - 1 - used) if os.name == "nt" else CLEAR_TO_END
 
 
 class RunConsole:
     """Sends a run's texts to ``write``; with ``terminal`` (a stream on a terminal, e.g.
-    the CLI's stdout when it is a tty), the progress line is rewritten in place there."""
+    the CLI's stdout when it is a tty), the progress line is rewritten in place there,
+    cut to the terminal's width, and any other line first clears it (else the line would
+    start after the progress line's last character). Safe from any thread: the learner's
+    lines arrive from a thread of their own."""
 
     def __init__(self, write: Console, terminal: TextIO | None = None) -> None:
         self.write = write
         self.terminal = terminal
         self._last_progress = -math.inf
+        self._showing = False
+        # Reentrant: a signal handler (the second Ctrl+C) may say its line while the
+        # main thread is inside a write.
+        self._lock = threading.RLock()
 
     def progress_due(self, now: float) -> bool:
         every = PROGRESS_TERMINAL_S if self.terminal is not None else PROGRESS_LINE_S
         return now - self._last_progress >= every
 
     def progress(self, line: str, now: float) -> None:
-        self._last_progress = now
-        if self.terminal is not None:
-            self.terminal.write("\r" + line.ljust(PROGRESS_WIDTH)[:PROGRESS_WIDTH])
+        with self._lock:
+            self._last_progress = now
+            if self.terminal is None:
+                self.write(line)
+                return
+            width = terminal_width(self.terminal)
+            fitted = fit_width(line, width)
+            self.terminal.write("\r" + fitted + clear_to_end(width, len(fitted)))
             self.terminal.flush()
-        else:
-            self.write(line)
+            self._showing = True
 
-    def block(self, text: str) -> None:
-        """A block of lines, below the progress line on a terminal."""
-        if self.terminal is not None:
-            self.terminal.write("\n")
-        self.write(text)
+    def clear(self) -> None:
+        """Take the progress line off the terminal (the next one is drawn anew)."""
+        with self._lock:
+            if self._showing and self.terminal is not None:
+                blank = clear_to_end(terminal_width(self.terminal), 0)
+                self.terminal.write("\r" + blank + ("\r" if os.name == "nt" else ""))
+                self.terminal.flush()
+            self._showing = False
+
+    def line(self, text: str) -> None:
+        """A line (or a block of lines) of its own, where the progress line was."""
+        with self._lock:
+            self.clear()
+            self.write(text)
+
+    block = line
+
+    @contextlib.contextmanager
+    def clearing_logs(self) -> Iterator[None]:
+        """While it lasts, a log record (this process's, or one the learner process sent)
+        clears the progress line before the root logger's handlers write it."""
+        if self.terminal is None:
+            yield
+            return
+        handlers = list(logging.getLogger().handlers)
+        clear = _ClearFirst(self)
+        for handler in handlers:
+            handler.addFilter(clear)
+        try:
+            yield
+        finally:
+            for handler in handlers:
+                handler.removeFilter(clear)
+
+
+class _ClearFirst(logging.Filter):
+    """A handler filter that lets every record through, after clearing the progress line."""
+
+    def __init__(self, console: RunConsole) -> None:
+        super().__init__()
+        self.console = console
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        self.console.clear()
+        return True
 
 
 def learner_started_lines(root: TrainingRoot) -> list[str]:
@@ -81,7 +164,8 @@ def playing_line(config: RunConfig, actors: int, threshold: float | None) -> str
     else:
         until = "runs until its budget is spent"
     spare = " and a spare one while the learner idles" if config.spare_actor else ""
-    return f"[INFO] Playing {config.env} with {actors} game process(es){spare}; {until}"
+    processes = plural(actors, "game process", "game processes")
+    return f"[INFO] Playing {config.env} with {processes}{spare}; {until}"
 
 
 def progress_line(games: int, version: int, recent: int, mean: float, elapsed: float) -> str:
@@ -125,7 +209,7 @@ def summary_block(s: RunSummary) -> str:
         "[SUMMARY]",
         RULE,
         f"Stopped:            {s.stop_reason}",
-        f"Games played:       {s.games} in {s.elapsed_s:.1f}s ({s.steps} steps)",
+        f"Games played:       {s.games} in {s.elapsed_s:.1f}s ({plural(s.steps, 'step')})",
     ]
     if s.refused:
         lines.append(f"Games refused:      {s.refused}, not saved (last: {s.last_refusal})")
@@ -139,7 +223,7 @@ def summary_block(s: RunSummary) -> str:
         e = s.last_eval
         lines.append(
             f"Last evaluation:    v{e.version} greedy mean {e.mean:.1f} "
-            f"(min {e.min:.0f}, max {e.max:.0f}) over {len(e.returns)} games"
+            f"(min {e.min:.0f}, max {e.max:.0f}) over {plural(len(e.returns), 'game')}"
         )
     lines += [
         f"Solved:             {'yes, ' + (s.solved_by or '') if s.solved else 'no'}",

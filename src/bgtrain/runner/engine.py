@@ -56,8 +56,13 @@ SECOND_INTERRUPT_LINE = "\n[STOP] Second interrupt: stopping at once (files on d
 class Engine(Protocol):
     """Runs one training root's learner and games. Used from the main thread only."""
 
-    def start_learner(self, root: Path, settings: LearnerSettings) -> None:
+    def start_learner(
+        self, root: Path, settings: LearnerSettings, console: Callable[[str], None] | None = None
+    ) -> None:
         """Start the learner on ``root``; return once it runs (it holds the root's lock).
+        ``console``: where the learner's lines go (called from any thread, until
+        :meth:`stop` returns); ``None``: where the engine likes (LocalEngine: the learner
+        process's stdout).
 
         Raises:
             BgtrainError: the learner's own message when it could not start (another
@@ -107,9 +112,11 @@ class LocalEngine:
         self._fleet = LocalFleet()
         self._roots: set[Path] = set()
 
-    def start_learner(self, root: Path, settings: LearnerSettings) -> None:
+    def start_learner(
+        self, root: Path, settings: LearnerSettings, console: Callable[[str], None] | None = None
+    ) -> None:
         self._roots.add(Path(root))
-        self._learner.start(root, settings)
+        self._learner.start(root, settings, console)
 
     def learner_alive(self) -> bool:
         return self._learner.alive()

@@ -32,6 +32,7 @@ from bgtrain.runner.console import (
     RunConsole,
     learner_started_lines,
     playing_line,
+    plural,
     progress_line,
     statistics_block,
     summary_block,
@@ -67,9 +68,11 @@ def actor_seed(seed: int | None, actor_id: int) -> int | None:
 
 
 class Run:
-    """One ``bgtrain run``. ``console`` receives its lines (default: this module's logger,
-    at INFO); ``engine`` runs the learner and the games (default: :class:`LocalEngine`);
-    ``terminal``: a stream on a terminal where the progress line is rewritten in place."""
+    """One ``bgtrain run``. ``console`` receives its lines, the learner's too (default:
+    this module's logger, at INFO); ``engine`` runs the learner and the games (default:
+    :class:`LocalEngine`); ``terminal``: a stream on a terminal where the progress line is
+    rewritten in place; ``statistics``: the seed's periodic STATISTICS blocks (``bgtrain
+    run --no-verbose`` turns them off: the progress line and the summary stay)."""
 
     def __init__(
         self,
@@ -77,15 +80,19 @@ class Run:
         console: Console | None = None,
         engine: Engine | None = None,
         terminal: TextIO | None = None,
+        *,
+        statistics: bool = True,
     ) -> None:
         self.config = config
         self.root = TrainingRoot.at(config.root)
-        self.console: Console = console or logger.info
         self.engine: Engine = engine or LocalEngine()
         self.info = game_info(config.env)
         self.summary = RunSummary(model_path=self.root.model_file)
         self.store = ModelStore(self.root)
-        self.out = RunConsole(self.console, terminal)
+        self.out = RunConsole(console or logger.info, terminal)
+        #: Every line but the progress line goes here: it clears the progress line first.
+        self.console: Console = self.out.line
+        self.statistics = statistics
         self.accounts = Accounts(self.root, config.env, self.console, self.summary)
         self.evaluations = EvalSchedule(config, self.info.reward_threshold, self.root)
         self._last_statistics = -math.inf
@@ -136,6 +143,7 @@ class Run:
                 seed=actor_seed(c.seed, i),
                 max_waiting=c.waiting_limit,
                 max_game_steps=c.max_game_steps,
+                limits=c.learner.size_limits,
             )
             for i in range(actors)
         ]
@@ -158,23 +166,30 @@ class Run:
         """
         self.check_game_fits()
         self.root.ensure()
-        self.engine.start_learner(self.root.path, seeded(self.config.learner, self.config.seed))
+        with self.out.clearing_logs():
+            self._start_learner()
+            actors = self.config.actors or default_actors()
+            self.announce_preset()
+            self.console(playing_line(self.config, actors, self.info.reward_threshold))
+            with interrupts(self.engine, self.console) as signals:
+                try:
+                    self.engine.start_games(self._actor_configs(actors), self.config.games)
+                    self._follow(signals)
+                finally:
+                    self._stop()
+            self.accounts.check_refusals()
+            self.summary.elapsed_s = time.monotonic() - self._started
+            self.summary.last_version = self.store.latest_version()
+            self.out.block(summary_block(self.summary))
+        return self.summary
+
+    def _start_learner(self) -> None:
+        # The learner's lines come to the run's console: on a terminal, a line another
+        # process wrote would glue onto the progress line.
+        settings = seeded(self.config.learner, self.config.seed)
+        self.engine.start_learner(self.root.path, settings, self.console)
         for line in learner_started_lines(self.root):
             self.console(line)
-        actors = self.config.actors or default_actors()
-        self.announce_preset()
-        self.console(playing_line(self.config, actors, self.info.reward_threshold))
-        with interrupts(self.engine, self.console) as signals:
-            try:
-                self.engine.start_games(self._actor_configs(actors), self.config.games)
-                self._follow(signals)
-            finally:
-                self._stop()
-        self.accounts.check_refusals()
-        self.summary.elapsed_s = time.monotonic() - self._started
-        self.summary.last_version = self.store.latest_version()
-        self.out.block(summary_block(self.summary))
-        return self.summary
 
     def _follow(self, signals: Interrupts) -> None:
         c = self.config
@@ -198,7 +213,7 @@ class Run:
         if s.solved:
             s.stop(f"solved ({s.solved_by})")
         elif deadline is not None and time.monotonic() >= deadline:
-            s.stop(f"{self.config.minutes:g} minutes")
+            s.stop(plural(self.config.minutes, "minute"))
         elif not self.engine.games_alive():
             self._games_ended()
         elif not self.engine.learner_alive():
@@ -213,7 +228,7 @@ class Run:
         if s.error is not None:  # a game process said why it stopped
             return
         if self.config.games is not None and s.games >= self.config.games:
-            s.stop(f"{s.games} games")
+            s.stop(plural(s.games, "game"))
         else:  # a game process died: its error is above, on stderr
             s.stop("the game processes stopped unexpectedly", exit_code=1)
 
@@ -239,7 +254,7 @@ class Run:
             self.summary.solved = True
             self.summary.solved_by = (
                 f"greedy evaluation of model v{result.version}: mean {result.mean:.1f} "
-                f"over {len(result.returns)} games"
+                f"over {plural(len(result.returns), 'game')}"
             )
 
     # ------------------------------------------------------------------ console
@@ -256,14 +271,19 @@ class Run:
 
     def _statistics_due(self) -> bool:
         return (
-            self.summary.games % STATISTICS_EVERY_GAMES == 0
+            self.statistics
+            and self.summary.games % STATISTICS_EVERY_GAMES == 0
             and time.monotonic() - self._last_statistics >= STATISTICS_MIN_INTERVAL_S
         )
 
     def _print_statistics(self) -> None:
+        """The seed's block, once the learner has taken a file (before, it is all zeros)."""
+        counters = read_counters(self.root)
+        if counters.files_processed == 0 and counters.batches_trained == 0:
+            return
         self._last_statistics = time.monotonic()
         block = statistics_block(
-            read_counters(self.root),
+            counters,
             active=int(self.engine.learner_alive()),
             max_workers=self.config.learner.max_workers,
             version=self.store.latest_version() or 0,
@@ -278,6 +298,7 @@ def run(
     *,
     engine: Engine | None = None,
     terminal: TextIO | None = None,
+    statistics: bool = True,
 ) -> RunSummary:
     """Play ``config.env`` and train until a stop condition (see :class:`Run`)."""
-    return Run(config, console, engine, terminal).run()
+    return Run(config, console, engine, terminal, statistics=statistics).run()
