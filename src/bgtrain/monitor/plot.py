@@ -1,189 +1,307 @@
-"""Learning curves from ``logs/metrics.jsonl``, as a PNG (or an HTML page around one)."""
+"""Learning curves from ``logs/metrics.jsonl``, as a picture or an HTML report.
+
+Two groups of panels, each answering a question:
+
+- *Is it learning?* The return of each game and its rolling mean against game steps and
+  against time since the run started, with the greedy evaluations (mean, std, min-max)
+  and the game's reward threshold; the win rate on a panel of its own when the games'
+  outcomes vary; the mean return of each model version.
+- *Is the training healthy?* The value loss (log scale when positive), the
+  policy-gradient loss, the policy's entropy, and the policy lag (versions behind) with
+  its min-max band.
+
+A dotted line marks where each run starts (:mod:`bgtrain.monitor.history` says how
+starts are found).
+"""
 
 from __future__ import annotations
 
-import base64
-import html
 import io
+import math
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from bgtrain.errors import BgtrainError
-from bgtrain.store.events import (
+from bgtrain.monitor.history import (
     RECENT_GAMES,
-    BatchEvent,
-    GameEvent,
-    GameLog,
-    of_kind,
-    read_events,
+    NothingToPlotError,
+    RunHistory,
+    finite,
+    load,
+    rolling_mean,
+    time_unit,
 )
 from bgtrain.store.fs import atomic_write
 from bgtrain.store.root import TrainingRoot
 
+__all__ = ["TRAINING_PANELS", "NothingToPlotError", "figure", "return_panels", "write"]
 
-class NothingToPlotError(BgtrainError):
-    """The root has no training metrics yet."""
+Panel = Callable[[Any, RunHistory], None]
 
-
-def games_and_batches(root: TrainingRoot) -> tuple[list[GameEvent], list[BatchEvent]]:
-    """The games played (by :class:`~bgtrain.store.events.GameLog`'s rule) and the
-    published batches, in order."""
-    events = read_events(root)
-    return list(GameLog().extend(events)), of_kind(events, BatchEvent)
-
-
-def _rolling(values: np.ndarray, n: int) -> np.ndarray:
-    if len(values) < 1:
-        return values
-    cumsum = np.cumsum(np.insert(values, 0, 0.0))
-    out = np.empty(len(values))
-    for i in range(len(values)):
-        lo = max(0, i + 1 - n)
-        out[i] = (cumsum[i + 1] - cumsum[lo]) / (i + 1 - lo)
-    return out
+GAME_COLOUR = "tab:blue"
+MEAN_COLOUR = "tab:orange"
+EVAL_COLOUR = "tab:red"
+THRESHOLD_COLOUR = "tab:green"
+START_COLOUR = "0.45"
+DPI = 100
 
 
-def _win_rate_axis(ax: Any, x: Any, rate: Any, label: str) -> None:
-    twin = ax.twinx()
-    twin.plot(x, rate, color="tab:green", lw=1, alpha=0.7)
-    twin.set_ylabel(label, color="tab:green")
-    twin.set_ylim(-0.05, 1.05)
+# --------------------------------------------------------------------------- returns
 
 
-def _returns_per_game(ax: Any, games: list[GameEvent]) -> None:
-    returns = np.array([g.return_ or 0.0 for g in games], dtype=float)
-    if len(returns):
-        x = np.arange(1, len(returns) + 1)
-        n = RECENT_GAMES
-        ax.plot(x, returns, ".", alpha=0.25, markersize=3, label="return of each game")
-        ax.plot(x, _rolling(returns, n), lw=2, label=f"mean of the last {n}")
-        wins = np.array([1.0 if g.outcome == "Victory" else 0.0 for g in games])
-        if wins.any():
-            _win_rate_axis(ax, x, _rolling(wins, n), f"win rate (last {n})")
-    ax.set_title("Return per game")
-    ax.set_xlabel("game")
+def _run_starts(ax: Any, xs: Sequence[float]) -> None:
+    """A dotted line where each run starts, labelled once in the legend."""
+    for i, x in enumerate(xs):
+        ax.axvline(x, color=START_COLOUR, ls=":", lw=1.2, label="a run starts" if i == 0 else None)
+
+
+def _threshold(ax: Any, h: RunHistory) -> None:
+    if h.threshold is not None:
+        ax.axhline(
+            h.threshold, color=THRESHOLD_COLOUR, ls="--", lw=1.2,
+            label=f"solved at {h.threshold:g} (reward threshold)",
+        )  # fmt: skip
+
+
+def _evaluations(ax: Any, x: np.ndarray, h: RunHistory) -> None:
+    """Each greedy evaluation: mean +- std as a bar with caps, min-max as a thin line."""
+    if not h.evals:
+        return
+    mean = np.array([e.mean for e in h.evals])
+    ax.vlines(
+        x, [e.min for e in h.evals], [e.max for e in h.evals], color=EVAL_COLOUR, lw=0.8, alpha=0.6
+    )
+    ax.errorbar(
+        x, mean, yerr=[e.std for e in h.evals], fmt="D", color=EVAL_COLOUR, markersize=5,
+        capsize=4, lw=1.8, zorder=5, label="greedy evaluation: mean ± std, min-max",
+    )  # fmt: skip
+
+
+def _returns(ax: Any, h: RunHistory, x: np.ndarray, eval_x: np.ndarray) -> None:
+    if len(h.games):
+        ax.plot(x, h.returns, ".", color=GAME_COLOUR, alpha=0.3, ms=3, label="return of a game")
+        ax.plot(
+            x, h.rolling_returns(), color=MEAN_COLOUR, lw=2,
+            label=f"mean of the last {RECENT_GAMES} games",
+        )  # fmt: skip
+    _evaluations(ax, eval_x, h)
+    _threshold(ax, h)
     ax.set_ylabel("return")
-    ax.legend(loc="upper left", fontsize=8)
 
 
-def _returns_per_version(ax: Any, games: list[GameEvent]) -> None:
-    by_version: dict[int, list[GameEvent]] = defaultdict(list)
-    for g in games:
-        if g.policy_version is not None:
-            by_version[int(g.policy_version)].append(g)
+def returns_by_steps(ax: Any, h: RunHistory) -> None:
+    _returns(ax, h, h.game_steps, h.eval_steps())
+    _run_starts(ax, [float(h.steps_at(s.after)) for s in h.starts])
+    ax.set_title("Return by game steps")
+    ax.set_xlabel("game steps played (all runs)")
+    ax.legend(loc="best", fontsize=8)
+
+
+def returns_by_time(ax: Any, h: RunHistory) -> None:
+    span = float(h.elapsed(max(h.game_t.max(initial=h.t0), h.t0)))
+    div, unit = time_unit(span)
+    eval_t = np.array([e.t or h.t0 for e in h.evals], dtype=float)
+    _returns(ax, h, h.elapsed(h.game_t) / div, h.elapsed(eval_t) / div)
+    _run_starts(ax, [float(h.elapsed(s.t)) / div for s in h.starts])
+    ax.set_title("Return by wall-clock time")
+    paused = ", pauses between runs left out" if h.starts else ""
+    ax.set_xlabel(f"time since the run started ({unit}{paused})")
+    ax.legend(loc="best", fontsize=8)
+
+
+def win_rate(ax: Any, h: RunHistory) -> None:
+    """The share of Victory among the last games, on an axis of its own (0-1)."""
+    ax.plot(h.game_steps, rolling_mean(h.wins, RECENT_GAMES), color="tab:purple", lw=1.8)
+    if h.evals:
+        ax.plot(h.eval_steps(), [e.win_rate for e in h.evals], "D", color=EVAL_COLOUR, ms=5)
+    _run_starts(ax, [float(h.steps_at(s.after)) for s in h.starts])
+    ax.set_ylim(-0.03, 1.03)
+    ax.set_title(f"Win rate (last {RECENT_GAMES} games; diamonds: greedy evaluations)")
+    ax.set_xlabel("game steps played (all runs)")
+    ax.set_ylabel("share of Victory")
+
+
+def returns_by_version(ax: Any, h: RunHistory) -> None:
+    """Mean return (+- std) of the games each model version played; v0 is the start."""
+    by_version: dict[int, list[float]] = defaultdict(list)
+    for g in h.games:
+        by_version[g.policy_version or 0].append(g.return_ or 0.0)
     versions = sorted(by_version)
-    if versions:
-        means = [np.mean([g.return_ or 0.0 for g in by_version[v]]) for v in versions]
-        win = [np.mean([g.outcome == "Victory" for g in by_version[v]]) for v in versions]
-        ax.plot(versions, means, "o-", markersize=3, label="mean return of its games")
-        _win_rate_axis(ax, versions, win, "win rate")
-        ax.legend(loc="upper left", fontsize=8)
+    mean = np.array([np.mean(by_version[v]) for v in versions])
+    std = np.array([np.std(by_version[v]) for v in versions])
+    ax.plot(versions, mean, "o-", color=GAME_COLOUR, ms=3, lw=1.2, label="mean return of its games")
+    ax.fill_between(versions, mean - std, mean + std, color=GAME_COLOUR, alpha=0.2, label="± std")
+    if h.evals:
+        ax.plot(
+            [e.version for e in h.evals], [e.mean for e in h.evals], "D", color=EVAL_COLOUR,
+            ms=5, label="greedy evaluation (mean)",
+        )  # fmt: skip
+    _threshold(ax, h)
+    _run_starts(ax, h.start_versions())
     ax.set_title("Return per model version")
     ax.set_xlabel("model version that played")
-    ax.set_ylabel("mean return")
+    ax.set_ylabel("return")
+    ax.legend(loc="best", fontsize=8)
 
 
-def _loss_per_batch(ax: Any, batches: list[BatchEvent]) -> None:
-    if batches:
-        v = [b.version for b in batches]
-        ax.plot(v, [b.loss for b in batches], lw=1, label="loss")
-        ax.plot(v, [b.value_loss for b in batches], lw=1, label="value loss")
-        ax.plot(v, [b.policy_gradient_loss for b in batches], lw=1, label="policy loss")
-        ax.set_yscale("symlog", linthresh=1e-2)
-        ax.legend(fontsize=8)
-    ax.set_title("Loss per batch")
+# --------------------------------------------------------------------------- training
+
+
+def _versions(h: RunHistory) -> list[int]:
+    return [b.version for b in h.batches]
+
+
+def value_loss(ax: Any, h: RunHistory) -> None:
+    """Value and total loss; log scale when every value is positive (they span decades)."""
+    series = {
+        "value loss": finite([b.value_loss for b in h.batches]),
+        "total loss": finite([b.loss for b in h.batches]),
+    }
+    for label, values in series.items():
+        ax.plot(_versions(h), values, lw=1.2, label=label)
+    known = np.concatenate([v[~np.isnan(v)] for v in series.values()])
+    log = len(known) > 0 and bool(np.all(known > 0))
+    if log:
+        ax.set_yscale("log")
+    _run_starts(ax, h.start_versions())
+    ax.set_title("Losses per batch" + (" (log scale)" if log else ""))
+    ax.set_xlabel("published version")
+    ax.legend(loc="best", fontsize=8)
+
+
+def policy_loss(ax: Any, h: RunHistory) -> None:
+    ax.axhline(0.0, color="0.7", lw=0.8)
+    ax.plot(
+        _versions(h), finite([b.policy_gradient_loss for b in h.batches]), color="tab:brown", lw=1.2
+    )
+    _run_starts(ax, h.start_versions())
+    ax.set_title("Policy-gradient loss per batch")
     ax.set_xlabel("published version")
 
 
-def _policy_lag(ax: Any, batches: list[BatchEvent]) -> None:
-    if batches:
-        v = [b.version for b in batches]
-        ax.plot(v, [b.version_diff_avg for b in batches], lw=1.5, label="mean")
-        ax.fill_between(
-            v,
-            [b.version_diff_min or 0 for b in batches],
-            [b.version_diff_max or 0 for b in batches],
-            alpha=0.25,
-            label="min-max",
-        )
-        ax.legend(fontsize=8)
+def entropy(ax: Any, h: RunHistory) -> None:
+    """The policy's entropy (SB3's entropy_loss is its negative); it falls as the policy
+    grows sure, and the uniform policy's entropy is its ceiling."""
+    values = -finite([b.entropy_loss for b in h.batches])
+    ax.plot(_versions(h), values, color="tab:cyan", lw=1.4, label="entropy")
+    if h.meta is not None and h.meta.n_actions > 1:
+        ax.axhline(
+            math.log(h.meta.n_actions), color="0.5", ls="--", lw=1,
+            label=f"uniform over {h.meta.n_actions} actions",
+        )  # fmt: skip
+    _run_starts(ax, h.start_versions())
+    ax.set_title("Policy entropy per batch (nats)")
+    ax.set_xlabel("published version")
+    ax.legend(loc="best", fontsize=8)
+
+
+def policy_lag(ax: Any, h: RunHistory) -> None:
+    """Versions behind the trained model, per batch: the mean and the min-max band as
+    steps, so a lag of exactly 0 or a band one version wide still shows."""
+    v = _versions(h)
+    low = [b.version_diff_min for b in h.batches]
+    high = [b.version_diff_max for b in h.batches]
+    ax.fill_between(
+        v, low, high, step="mid", color="tab:olive", alpha=0.45, lw=0, label="min-max of the batch"
+    )
+    ax.step(v, high, where="mid", color="tab:olive", lw=0.8)
+    ax.plot(v, [b.version_diff_avg for b in h.batches], color="black", lw=1.4, label="mean")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylim(-0.4, max(high, default=0) + 1)
+    _run_starts(ax, h.start_versions())
     ax.set_title("Policy lag (versions behind, per batch)")
     ax.set_xlabel("published version")
     ax.set_ylabel("versions")
+    ax.legend(loc="upper left", fontsize=8)
 
 
-def figure(root: TrainingRoot):  # -> matplotlib.figure.Figure
-    """The four panels: return per game, per model version, loss and policy lag per batch.
+def return_panels(h: RunHistory) -> list[Panel]:
+    """The panels of "is it learning?": a win rate only when outcomes vary."""
+    win: list[Panel] = [win_rate] if h.outcomes_vary else []
+    return [returns_by_steps, returns_by_time, *win, returns_by_version]
 
-    Raises:
-        NothingToPlotError: the root has no game or batch event yet.
-    """
+
+TRAINING_PANELS: list[Panel] = [value_loss, policy_loss, entropy, policy_lag]
+
+
+def _no_data(ax: Any, what: str) -> None:
+    ax.text(0.5, 0.5, what, ha="center", va="center", transform=ax.transAxes, color="0.4")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def figure(h: RunHistory, panels: Sequence[Panel], title: str):  # -> matplotlib Figure
+    """The panels two by two, each with a grid; a panel with nothing to draw says so."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    games, batches = games_and_batches(root)
-    if not games and not batches:
-        raise NothingToPlotError(
-            f"no training metrics in {root.metrics} yet: run 'bgtrain run' or 'bgtrain learn' first"
-        )
-    fig, axes = plt.subplots(2, 2, figsize=(13, 8), constrained_layout=True)
-    fig.suptitle(f"bgtrain learning curves - {root.path}", fontsize=13)
-    _returns_per_game(axes[0, 0], games)
-    _returns_per_version(axes[0, 1], games)
-    _loss_per_batch(axes[1, 0], batches)
-    _policy_lag(axes[1, 1], batches)
+    rows = math.ceil(len(panels) / 2)
+    fig, axes = plt.subplots(rows, 2, figsize=(14, 4.3 * rows), constrained_layout=True)
+    axes = np.atleast_2d(axes).ravel()
+    fig.suptitle(title, fontsize=13)
+    for ax, panel in zip(axes, panels, strict=False):
+        ax.grid(True, alpha=0.3)
+        needs_batches = panel in TRAINING_PANELS
+        if (needs_batches and not h.batches) or (not needs_batches and not h.games):
+            ax.set_title(panel.__name__.replace("_", " ").capitalize())
+            _no_data(ax, "no batch trained yet" if needs_batches else "no game played yet")
+            continue
+        panel(ax, h)
+    for ax in axes[len(panels) :]:
+        ax.set_visible(False)
     return fig
 
 
-def _render(root: TrainingRoot, out: Path) -> bytes:
-    """The output file's bytes: the picture, or an HTML page around it."""
+def title_of(h: RunHistory) -> str:
+    game = h.env or "a game"
+    return f"bgtrain: {game} - {h.root.path}"
+
+
+def picture(h: RunHistory, panels: Sequence[Panel], title: str, kind: str = "png") -> bytes:
+    """The figure's bytes in ``kind`` (png, svg, pdf)."""
     import matplotlib.pyplot as plt
 
-    fig = figure(root)
+    fig = figure(h, panels, title)
     try:
         buf = io.BytesIO()
-        if out.suffix.lower() not in (".html", ".htm"):
-            kind = out.suffix.lstrip(".").lower() or "png"
-            try:
-                fig.savefig(buf, format=kind, dpi=110)
-            except ValueError as exc:  # matplotlib: "Format 'x' is not supported"
-                raise BgtrainError(
-                    f"cannot draw {out}: {exc}; use .png, .svg, .pdf or .html"
-                ) from None
-            return buf.getvalue()
-        fig.savefig(buf, format="png", dpi=110)
+        fig.savefig(buf, format=kind, dpi=DPI)
+        return buf.getvalue()
     finally:
         plt.close(fig)
-    games, batches = games_and_batches(root)
-    img = base64.b64encode(buf.getvalue()).decode("ascii")
-    last = batches[-1].to_json() if batches else {}
-    rows = "".join(
-        f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>"
-        for k, v in last.items()
-        if k != "episodes"
-    )
-    return (
-        "<!doctype html><meta charset='utf-8'><title>bgtrain report</title>"
-        f"<h1>bgtrain: {html.escape(str(root.path))}</h1>"
-        f"<p>{len(games)} games, {len(batches)} batches.</p>"
-        f"<img alt='learning curves' src='data:image/png;base64,{img}'>"
-        f"<h2>Last batch</h2><table>{rows}</table>"
-    ).encode()
 
 
-def write(root: str | Path | TrainingRoot, out: Path) -> Path:
+def _render(h: RunHistory, out: Path) -> bytes:
+    """The output file's bytes: the picture of every panel, or the HTML report."""
+    kind = out.suffix.lstrip(".").lower() or "png"
+    if kind in ("html", "htm"):
+        from bgtrain.monitor.report import report_html
+
+        return report_html(h).encode("utf-8")
+    try:
+        return picture(h, [*return_panels(h), *TRAINING_PANELS], title_of(h), kind)
+    except ValueError as exc:  # matplotlib: "Format 'x' is not supported"
+        raise BgtrainError(f"cannot draw {out}: {exc}; use .png, .svg, .pdf or .html") from None
+
+
+def write(root: str | Path | TrainingRoot, out: Path, env: str | None = None) -> Path:
     """Write the curves to ``out``: ``.png`` (or ``.svg``/``.pdf``), or ``.html``.
 
+    ``env``: the game whose reward threshold is drawn (default: the latest model's).
     Drawn in memory first, then written whole or not at all: a full disk or a read-only
     folder leaves no empty or half-written file behind, and the error names ``out``.
+
+    Raises:
+        NothingToPlotError: the root has no game or batch event yet.
     """
-    root = TrainingRoot.at(root)
-    data = _render(root, out)
+    data = _render(load(root, env), out)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(out, lambda f: f.write(data), fsync=False)
