@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import subprocess
 import zipfile
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 from bgtrain.cli import main
 from bgtrain.store.episode import build_episode, save_episode
 
-from .helpers import bgtrain_cli
+from .helpers import bgtrain_argv, bgtrain_cli, cli_env
 
 UNICODE_NAME = "game_ünïcödé_対戦_Victory.npz"
 
@@ -213,3 +214,27 @@ def test_check_refuses_finite_values_too_large_to_train_on(tmp_path, capsys):
         f"{path}: 'rewards' value at [2] is 3e+38, outside +-1e+09 "
         "(the largest magnitude bgtrain trains on; scale the game's values down)"
     )
+
+
+@pytest.mark.skipif(shutil.which("head") is None, reason="needs head")
+def test_check_piped_into_head_ends_quietly(files):
+    """``bgtrain check ... | head -n 1``: once head has its line and leaves, the output
+    beyond it cannot be written; the command ends quietly with 141 (128 + SIGPIPE, as a
+    shell reports a command ended by a closed pipe): no BrokenPipeError traceback, no
+    "Exception ignored" at exit. 3000 lines are more than a pipe holds, so the write
+    meets the closed pipe whatever the timing."""
+    check = subprocess.Popen(
+        bgtrain_argv("check", *["good.npz"] * 3000),
+        cwd=files,
+        env=cli_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    head = subprocess.Popen(["head", "-n", "1"], stdin=check.stdout, stdout=subprocess.PIPE)
+    assert check.stdout is not None and check.stderr is not None
+    check.stdout.close()  # head holds the only reading end: its exit closes the pipe
+    first, _ = head.communicate(timeout=120)
+    err = check.stderr.read().decode()
+    assert check.wait(timeout=120) == 141, err
+    assert first.decode() == GOOD["good.npz"] + "\n"
+    assert err == ""

@@ -123,7 +123,7 @@ ISSUE_EXAMPLES = [
     (
         ["run", "--lerning-rate", "0.1"],
         2,
-        "bgtrain run: error: unrecognized arguments: --lerning-rate 0.1 "
+        "bgtrain run: error: unrecognized arguments: --lerning-rate "
         "(did you mean --learning-rate?)",
     ),
     (
@@ -455,3 +455,162 @@ def test_learn_on_a_disk_that_fills_up_stops_cleanly_and_loses_nothing(tmpfs):
     assert names(root.buffer) == names(root.processing) == set()
     assert names(root.stale) == {"old.npz"}
     assert store.latest_version() == 1
+
+
+# ------------------------------------------------------------- misspelled flags (issue 17)
+
+MISSPELLED = [
+    # (argv, the last line of stderr): the misspelling is named before any other usage
+    # error of the command (a required argument, a word taken as a value) can hide it.
+    (
+        ["requeue", "--frm", "stale"],
+        "bgtrain requeue: error: unrecognized arguments: --frm (did you mean --from?)",
+    ),
+    (
+        ["check", "--obs-dimm", "3"],
+        "bgtrain check: error: unrecognized arguments: --obs-dimm (did you mean --obs-dim?)",
+    ),
+    (
+        ["rollback", "--rot", "r", "3"],
+        "bgtrain rollback: error: unrecognized arguments: --rot (did you mean --root?)",
+    ),
+    (
+        ["eval", "--episodes=5", "--sampel"],
+        "bgtrain eval: error: unrecognized arguments: --sampel (did you mean --sample?)",
+    ),
+    (
+        ["run", "--learning-rate", "-1e-3", "--mintues=5"],
+        "bgtrain run: error: unrecognized arguments: --mintues=5 (did you mean --minutes?)",
+    ),
+    (
+        ["learn", "-v"],
+        "bgtrain learn: error: unrecognized arguments: -v (-v is an option of bgtrain itself: "
+        "put it first, bgtrain -v learn ...)",
+    ),
+    (
+        ["evaluate", "--episodes", "3"],
+        "bgtrain: error: argument COMMAND: invalid choice: 'evaluate' (choose from run, learn, "
+        "monitor, plot, eval, check, requeue, rollback) (did you mean 'eval'?)",
+    ),
+]
+
+
+@pytest.mark.parametrize(("argv", "line"), MISSPELLED, ids=lambda v: str(v))
+def test_a_misspelled_flag_is_named_with_its_commands_usage(tmp_path, capsys, argv, line):
+    code, out, err = invoke(argv, capsys)
+    assert (code, err.splitlines()[-1]) == (2, line)
+    command = line.split(":")[0]  # "bgtrain requeue"
+    assert err.startswith(f"usage: {command} ["), err
+    assert out == ""
+
+
+def test_a_misspelled_flag_of_run_shows_runs_usage_from_the_real_command(tmp_path):
+    result = bgtrain_cli("run", "--mintues", "5", "--root", tmp_path / "root", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith("usage: bgtrain run [-h] [--root DIR]"), result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        "bgtrain run: error: unrecognized arguments: --mintues (did you mean --minutes?)"
+    )
+    assert not (tmp_path / "root").exists()
+
+
+def test_a_flag_of_the_command_still_takes_abbreviations_and_negative_values(capsys):
+    """What argparse accepts is not refused as misspelled: an abbreviation where the
+    command allows them, a negative number as a value."""
+    code, _, err = invoke(["eval", "--episo", "0"], capsys)  # --episodes, abbreviated
+    assert (code, err.splitlines()[-1]) == (
+        2,
+        "bgtrain eval: error: argument --episodes: must be at least 1, got 0",
+    )
+    code, _, err = invoke(["check", "--obs-dim", "-3", "x.npz"], capsys)
+    assert (
+        err.splitlines()[-1]
+        == "bgtrain check: error: argument --obs-dim: must be at least 1, got -3"
+    )
+
+
+# -------------------------------------------------- games that cannot be played (issue 17)
+
+#: The ``bgtrain`` script itself: unlike ``python -m bgtrain``, it does not put the current
+#: folder on the import path, so it shows whether ``--env module:factory`` is found there.
+BGTRAIN_SCRIPT = Path(sys.executable).with_name("bgtrain.exe" if os.name == "nt" else "bgtrain")
+#: A game of one's own that follows the advice bgtrain gives for FrozenLake-v1.
+FLAT_FROZEN_LAKE = """\
+import gymnasium
+from gymnasium.wrappers import FlattenObservation
+
+
+def factory():
+    return FlattenObservation(gymnasium.make("FrozenLake-v1"))
+"""
+
+
+def script_env() -> dict[str, str]:
+    """The user's environment without PYTHONPATH: only the current folder can help."""
+    return {k: v for k, v in cli_env().items() if k != "PYTHONPATH"}
+
+
+def test_a_game_with_discrete_observations_is_refused_with_the_wrapper_to_use(tmp_path):
+    result = bgtrain_cli(
+        "run", "--env", "FrozenLake-v1", "--games", "1", "--root", tmp_path / "root", cwd=tmp_path
+    )
+    assert result.returncode == 1
+    assert result.stderr == (
+        "error: FrozenLake-v1 has observation space Discrete(16); need a Box. To flatten it to "
+        "one (one-hot), make a factory return gymnasium.wrappers.FlattenObservation("
+        "gymnasium.make('FrozenLake-v1')) and pass --env module:factory\n"
+    )
+
+
+def test_a_gymnasium_id_of_an_old_version_says_which_to_use_without_raw_warnings(tmp_path):
+    import gymnasium
+
+    if "Taxi-v3" in gymnasium.registry or "Taxi-v4" not in gymnasium.registry:
+        pytest.skip("this Gymnasium still has Taxi-v3")
+    result = bgtrain_cli(
+        "run", "--env", "Taxi-v3", "--games", "1", "--root", tmp_path / "root", cwd=tmp_path
+    )
+    assert result.returncode == 1
+    # One line, no DeprecationWarning with its colour codes and source line before it.
+    assert result.stderr == (
+        f"error: Taxi-v3 is an old version that Gymnasium {gymnasium.__version__} no longer "
+        "has: use --env Taxi-v4\n"
+    )
+
+
+@pytest.mark.skipif(not BGTRAIN_SCRIPT.is_file(), reason="the bgtrain script is not installed")
+def test_a_module_in_the_current_folder_is_found_as_python_m_finds_it(tmp_path):
+    """``--env mygames:factory`` run from the folder of mygames.py, as a user expects from
+    ``python -m``; the factory is the one the FrozenLake-v1 refusal advises, and plays."""
+    games = tmp_path / "games"
+    games.mkdir()
+    (games / "mygames.py").write_text(FLAT_FROZEN_LAKE)
+    argv = ["run", "--env", "mygames:factory", "--games", "2", "--actors", "1"]
+    result = subprocess.run(
+        [str(BGTRAIN_SCRIPT), *argv, "--root", str(tmp_path / "root")],
+        cwd=games,
+        env=script_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Stopped:            2 games" in result.stdout
+
+
+@pytest.mark.skipif(not BGTRAIN_SCRIPT.is_file(), reason="the bgtrain script is not installed")
+def test_a_module_not_found_says_to_run_from_its_folder_or_set_pythonpath(tmp_path):
+    result = subprocess.run(
+        [str(BGTRAIN_SCRIPT), "run", "--env", "mygames:factory", "--games", "1"],
+        cwd=tmp_path,
+        env=script_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert result.stderr == (
+        "error: cannot import 'mygames' for --env mygames:factory: no module 'mygames' in the "
+        f"current folder ({tmp_path}) nor on the import path. Run bgtrain from the folder that "
+        "holds mygames.py (or the package mygames/), or add that folder to PYTHONPATH\n"
+    )

@@ -27,20 +27,32 @@ class CheckConfig:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("check", help="validate episode files", description=__doc__)
-    p.add_argument("files", nargs="+", type=Path, metavar="FILE")
-    p.add_argument("--obs-dim", type=positive_int, metavar="D", help="required obs_dim")
-    p.add_argument("--n-actions", type=positive_int, metavar="N", help="number of actions")
+    p.add_argument("files", nargs="+", type=Path, metavar="FILE", help="episode files (.npz)")
+    p.add_argument(
+        "--obs-dim",
+        type=positive_int,
+        metavar="D",
+        help="the observation size every file must have (default: any)",
+    )
+    p.add_argument(
+        "--n-actions",
+        type=positive_int,
+        metavar="N",
+        help="the number of actions: every action must be below it (default: any)",
+    )
     p.add_argument(
         "--max-file-mb",
         type=positive_int,
         default=CheckConfig.max_file_mb,
-        help="size limit on disk, MiB (default: %(default)s)",
+        metavar="MIB",
+        help="size limit on disk, MiB",
     )
     p.add_argument(
         "--max-unpacked-mb",
         type=positive_int,
         default=CheckConfig.max_unpacked_mb,
-        help="size limit once unpacked, MiB (default: %(default)s)",
+        metavar="MIB",
+        help="size limit once unpacked, MiB",
     )
     p.set_defaults(
         run=lambda a: run(

@@ -34,19 +34,21 @@ class EvalConfig:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="evaluate a published model", description=__doc__)
     add_root_argument(p)
-    p.add_argument("--version", type=int, help="model version (default: latest)")
-    p.add_argument("--episodes", type=positive_int, default=20, help="games (default: 20)")
+    p.add_argument(
+        "--version", type=int, metavar="N", help="model version from the history (default: latest)"
+    )
+    p.add_argument("--episodes", type=positive_int, default=20, metavar="N", help="games to play")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument(
         "--greedy",
         dest="greedy",
         action="store_true",
         default=True,
-        help="argmax actions (default)",
+        help="argmax actions",
     )
     mode.add_argument("--sample", dest="greedy", action="store_false", help="sampled actions")
     p.add_argument("--env", help="the game (default: from the root's games, else CartPole-v1)")
-    p.add_argument("--seed", type=int, help="seed of the games")
+    p.add_argument("--seed", type=int, help="seed of the games (default: random)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument(
         "--max-steps",

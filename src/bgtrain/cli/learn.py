@@ -42,8 +42,17 @@ class LearnConfig:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("learn", help="run the learner on a root until Ctrl+C", description=__doc__)
     add_root_argument(p)
-    p.add_argument("--config", type=Path, metavar="FILE", help="TOML settings ([learner] table)")
-    p.add_argument("--exit-when-idle", action="store_true", help="stop once the buffer is empty")
+    p.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="TOML settings: a [learner] table (default: none)",
+    )
+    p.add_argument(
+        "--exit-when-idle",
+        action="store_true",
+        help="stop once the buffer is empty (train on what is there, then exit)",
+    )
     add_settings_arguments(p, LearnerSettings)
     p.set_defaults(
         run=lambda a: run(

@@ -25,8 +25,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "requeue", help="move quarantined or stale files back to the buffer", description=__doc__
     )
     add_root_argument(p)
-    p.add_argument("--from", dest="source", required=True, choices=("quarantine", "stale"))
-    p.add_argument("names", nargs="*", metavar="NAME", help="file names (default: all)")
+    p.add_argument(
+        "--from",
+        dest="source",
+        required=True,
+        choices=("quarantine", "stale"),
+        help="the folder to take files from: quarantine (files that failed to load) or "
+        "stale (files too old or played by a model too far behind)",
+    )
+    p.add_argument(
+        "names",
+        nargs="*",
+        metavar="NAME",
+        help="file names in that folder to move back into the buffer (default: all of them)",
+    )
     p.set_defaults(run=lambda a: run(RequeueConfig(a.root, a.source, tuple(a.names))))
 
 

@@ -24,7 +24,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "rollback", help="republish an old model version as the newest", description=__doc__
     )
     add_root_argument(p)
-    p.add_argument("version", type=int, metavar="VERSION")
+    p.add_argument(
+        "version",
+        type=int,
+        metavar="VERSION",
+        help="the model version to make the newest again (one kept in models/history/)",
+    )
     p.set_defaults(run=lambda a: run(RollbackConfig(a.root, a.version)))
 
 

@@ -25,7 +25,7 @@ from bgtrain.errors import BgtrainError
 from bgtrain.game.gymnasium_games import DEFAULT_ENV
 from bgtrain.integrations.sc2.settings import Sc2RunConfig
 from bgtrain.learn.settings import LearnerSettings
-from bgtrain.presets import preset_settings
+from bgtrain.presets import known_presets, preset_settings
 from bgtrain.runner.settings import NESTED, SHARED, RunConfig
 from bgtrain.store.root import DEFAULT_ROOT
 
@@ -33,6 +33,11 @@ from bgtrain.store.root import DEFAULT_ROOT
 #: its per-batch lines would drown the run's own progress line.
 RUN_LEARNER_DEFAULTS: dict[str, Any] = {"verbose": False}
 SC2_TITLE = "StarCraft II (--game sc2; needs the [sc2] extra and the game)"
+#: The defaults --help shows are the settings' own: a game with a preset starts from its.
+PRESETS_NOTE = (
+    f"These games start from a preset of their own instead: {', '.join(known_presets())} "
+    "(printed at start; --config and flags override it)."
+)
 
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
@@ -44,7 +49,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
         "--config",
         type=Path,
         metavar="FILE",
-        help="TOML settings: a [run] table and a [learner] table",
+        help="TOML settings: a [run] table and a [learner] table (default: none)",
     )
     add_settings_arguments(p, RunConfig, exclude=("root", *NESTED))
     sc2 = add_settings_arguments(p, Sc2RunConfig, exclude=(*SHARED, *NESTED), title=SC2_TITLE)
@@ -54,7 +59,10 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
         default="gym",
         help="gym: a Gymnasium game (--env); sc2: StarCraft II (default: gym)",
     )
-    add_settings_arguments(p, LearnerSettings, exclude=("seed",))
+    learner = add_settings_arguments(
+        p, LearnerSettings, exclude=("seed",), defaults=RUN_LEARNER_DEFAULTS
+    )
+    learner.description = PRESETS_NOTE
     # The seed system's spellings (run_with_training.py): the same settings.
     seed_flags = p.add_argument_group("seed system flags")
     seed_flags.add_argument(
@@ -117,10 +125,20 @@ def run_from_args(a: argparse.Namespace) -> int:
     from bgtrain.runner.session import run
 
     terminal = sys.stdout if sys.stdout.isatty() else None
-    summary = run(config_from_args(a), print, terminal=terminal)
+    summary = run(config_from_args(a), print, terminal=terminal, statistics=_statistics(a))
     if summary.error is not None:
         print(f"error: {summary.error}", file=sys.stderr)
     return summary.exit_code
+
+
+def _statistics(a: argparse.Namespace) -> bool:
+    """The run's STATISTICS blocks, unless ``verbose`` is turned off on purpose (the flag
+    --no-verbose, or ``verbose = false`` in --config's [learner] table): the learner's
+    own lines are off by default under ``bgtrain run`` (RUN_LEARNER_DEFAULTS)."""
+    given = a.verbose
+    if given is None and a.config:
+        given = read_toml(a.config, "learner").get("verbose")
+    return given is not False
 
 
 def run_sc2_from_args(a: argparse.Namespace) -> int:

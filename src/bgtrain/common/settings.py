@@ -25,6 +25,7 @@ import functools
 import math
 import numbers
 import os
+import re
 import sys
 import types
 import typing
@@ -51,6 +52,7 @@ __all__ = [
     "checked",
     "did_you_mean",
     "documented_settings",
+    "flag_help",
     "flag_type",
     "flat_settings",
     "flat_values",
@@ -62,6 +64,7 @@ __all__ = [
     "replace_settings",
     "setting",
     "setting_names",
+    "shown_default",
 ]
 
 #: How "no value" is written for an optional setting in a flag or a TOML file.
@@ -536,20 +539,65 @@ def flag_type(cls: type, name: str) -> Any:
     return _flag_type(convert, allowed_values(item.field), optional)
 
 
-def _flag_options(item: FlatSetting) -> dict[str, Any]:
-    """``add_argument``'s keywords for one setting: unset, a flag stays ``None``."""
+def shown_default(value: Any) -> str:
+    """A default as ``--help`` shows it, the way the flag is typed: ``64 64`` for a list
+    (``--hidden-sizes 64 64``), ``5`` for 5.0, ``on``/``off`` for a switch, ``none``."""
+    if value is None:
+        return NONE
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, (tuple, list)):
+        return " ".join(shown_default(v) for v in value)
+    if isinstance(value, float):
+        return _number(value)
+    return str(value)
+
+
+#: A help text that says its default itself (``(default: from the games' files)``, ``the
+#: default is the example bot``): not said twice.
+_SAYS_DEFAULT = re.compile(r"\bdefault\b")
+#: Allowed words longer than this (all together) are listed in the help text, not in the
+#: usage line, which they would stretch past any terminal.
+_CHOICES_IN_USAGE = 30
+#: ``(none: no limit)`` in a setting's help: what leaving it empty means.
+_NONE_MEANS = re.compile(r"\(none: ([^)]*)\)")
+
+
+def flag_help(help_text: str, default: Any) -> str:
+    """``help_text`` with its default said once, as ``(default: X)``. For a setting empty
+    by default, what empty means is the default (``(none: no limit)`` becomes
+    ``(default: no limit)``); a text that already says its default is kept."""
+    if _SAYS_DEFAULT.search(help_text):
+        return help_text
+    if default is None:
+        means = _NONE_MEANS.search(help_text)
+        if means:
+            return f"{help_text[: means.start()]}(default: {means[1]}){help_text[means.end() :]}"
+    return f"{help_text} (default: {shown_default(default)})"
+
+
+def _flag_options(item: FlatSetting, default: Any) -> dict[str, Any]:
+    """``add_argument``'s keywords for one setting: unset, a flag stays ``None`` (so the
+    help says the default itself). Words allowed are listed as argparse lists choices
+    (``{tanh,relu}``), or in the help text if many; the type function still refuses
+    others with a did-you-mean. ``default``: the one the command uses."""
     base, optional = _base_type(item.type)
     allowed = allowed_values(item.field)
-    help_text = f"{item.field.metadata.get('help', '')} (default: {item.default})"
-    options: dict[str, Any] = {
-        "dest": item.name,
-        "default": None,
-        "help": help_text.replace("%", "%%"),
-    }
+    help_text = flag_help(item.field.metadata.get("help", ""), default)
+    options: dict[str, Any] = {"dest": item.name, "default": None}
+    if allowed is not None and allowed.choices:
+        listed = ",".join(allowed.choices)
+        if len(listed) <= _CHOICES_IN_USAGE:
+            options["metavar"] = "{" + listed + "}"
+        else:
+            options["metavar"] = item.name.upper()
+            help_text = f"{help_text}; one of: {', '.join(allowed.choices)}"
+    options["help"] = help_text.replace("%", "%%")
     if base is bool:
         options["action"] = argparse.BooleanOptionalAction
     elif typing.get_origin(base) is tuple:
         options["nargs"] = "+"
+        options["metavar"] = "N"
         options["type"] = _flag_type(typing.get_args(base)[0], allowed, optional=False)
     else:
         convert = base if base in (int, float, str, Path) else str
@@ -562,14 +610,17 @@ def add_settings_arguments(
     cls: type,
     exclude: tuple[str, ...] = (),
     title: str | None = None,
+    defaults: Mapping[str, Any] | None = None,
 ) -> Any:
     """A ``--setting-name`` flag per setting of ``cls`` (held ones included); unset flags
     stay ``None`` (not given). Returns their argument group (``title``: its heading in
-    ``--help``)."""
+    ``--help``). ``defaults``: where the command's own differ from the class's, so that
+    ``--help`` shows the ones it uses."""
     group = parser.add_argument_group(title or f"{cls.__name__} (also from --config FILE)")
     for item in _flat_settings(cls).values():
         if item.name not in exclude:
-            group.add_argument("--" + item.name.replace("_", "-"), **_flag_options(item))
+            default = (defaults or {}).get(item.name, item.default)
+            group.add_argument("--" + item.name.replace("_", "-"), **_flag_options(item, default))
     return group
 
 

@@ -8,7 +8,12 @@ a game. numpy and gymnasium only: game processes import this.
 from __future__ import annotations
 
 import importlib
+import logging
 import math
+import re
+import sys
+import types
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +25,11 @@ from bgtrain.errors import BgtrainError, GameStepError, ModelMismatchError
 from bgtrain.store.episode import MAX_ABS_VALUE
 from bgtrain.store.models import ModelMeta
 
+logger = logging.getLogger(__name__)
+
 DEFAULT_ENV = "CartPole-v1"
+#: Colour codes in Gymnasium's warnings: a log line is plain text.
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 #: Steps after which a game with no limit of its own (no ``spec.max_episode_steps``) is
 #: stopped and saved as cut short: a game that never ends must not become one huge file
 #: the learner cannot train, nor an evaluation that never returns.
@@ -61,21 +70,85 @@ def make_env(env: str, **kwargs: Any) -> gym.Env:
     """A Gymnasium id (``CartPole-v1``) or ``package.module:factory`` (called with no args)."""
     if ":" in env and not env.startswith("gymnasium"):
         module_name, _, factory_name = env.partition(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as exc:
-            raise GameError(f"cannot import {module_name!r} for --env {env}: {exc}") from None
+        module = _import_game_module(module_name, env)
         factory = getattr(module, factory_name, None)
         if not callable(factory):
             raise GameError(f"{module_name!r} has no callable {factory_name!r} (--env {env})")
         return factory(**kwargs)
+    return _make_gymnasium(env, **kwargs)
+
+
+def _import_game_module(module_name: str, env: str) -> types.ModuleType:
+    """The module of ``--env module:factory``, found as ``python -m`` finds one: in the
+    current folder too (the ``bgtrain`` script's import path holds the script's folder,
+    not the current one)."""
+    module = _try_import(module_name, env)
+    here = str(Path.cwd())
+    if module is None and here not in sys.path:
+        # Last on the path, so that a file here never hides an installed package; kept
+        # there, so that the game's own imports of its sibling modules work later too.
+        sys.path.append(here)
+        importlib.invalidate_caches()
+        module = _try_import(module_name, env)
+    if module is not None:
+        return module
+    top = module_name.split(".")[0]
+    raise GameError(
+        f"cannot import {module_name!r} for --env {env}: no module {module_name!r} in the "
+        f"current folder ({here}) nor on the import path. Run bgtrain from the folder that "
+        f"holds {top}.py (or the package {top}/), or add that folder to PYTHONPATH"
+    )
+
+
+def _try_import(module_name: str, env: str) -> types.ModuleType | None:
+    """The module, ``None`` if it is not found, :class:`GameError` if it is found but
+    cannot be imported (a module it imports is missing, or it raises ImportError)."""
     try:
-        return gym.make(env, **kwargs)
-    except gym.error.Error as exc:
-        raise GameError(
-            f"unknown game {env!r}: {str(exc).rstrip('.')}. Use a Gymnasium id "
-            "(e.g. CartPole-v1) or package.module:factory"
-        ) from None
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if _is_the_module(exc, module_name):
+            return None
+        raise GameError(f"cannot import {module_name!r} for --env {env}: {exc}") from None
+    except ImportError as exc:
+        raise GameError(f"cannot import {module_name!r} for --env {env}: {exc}") from None
+
+
+def _is_the_module(exc: ModuleNotFoundError, module_name: str) -> bool:
+    """Whether ``exc`` says ``module_name`` (or a package on its way) is missing, rather
+    than a module it imports."""
+    parts = module_name.split(".")
+    return exc.name in {".".join(parts[:i]) for i in range(1, len(parts) + 1)}
+
+
+def _make_gymnasium(env: str, **kwargs: Any) -> gym.Env:
+    """``gym.make(env)``, its warnings logged as one line each (Gymnasium's carry ANSI
+    colour codes and its source line), an id it no longer has answered with the one to
+    use."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            made = gym.make(env, **kwargs)
+        except gym.error.DeprecatedEnv:
+            raise GameError(_deprecated(env)) from None
+        except gym.error.Error as exc:
+            raise GameError(
+                f"unknown game {env!r}: {str(exc).rstrip('.')}. Use a Gymnasium id "
+                "(e.g. CartPole-v1) or package.module:factory"
+            ) from None
+    for warning in caught:
+        logger.warning("%s: %s", env, _ANSI.sub("", str(warning.message)).strip())
+    return made
+
+
+def _deprecated(env: str) -> str:
+    """What to do about a Gymnasium id of a version it no longer has (``Taxi-v3``)."""
+    namespace, name, _ = gym.envs.registration.parse_env_id(env)
+    newest = gym.envs.registration.find_highest_version(namespace, name)
+    current = gym.envs.registration.get_env_id(namespace, name, newest)
+    return (
+        f"{env} is an old version that Gymnasium {gym.__version__} no longer has: "
+        f"use --env {current}"
+    )
 
 
 def info_of_env(env: gym.Env, env_id: str) -> GameInfo:
@@ -89,7 +162,7 @@ def info_of_env(env: gym.Env, env_id: str) -> GameInfo:
         )
     shape = getattr(env.observation_space, "shape", None)
     if not shape:
-        raise GameError(f"{env_id} has observation space {env.observation_space}; need a Box")
+        raise GameError(_not_a_box(env_id, env.observation_space))
     spec = getattr(env, "spec", None)
     threshold = getattr(spec, "reward_threshold", None) if spec is not None else None
     max_steps = getattr(spec, "max_episode_steps", None) if spec is not None else None
@@ -100,6 +173,22 @@ def info_of_env(env: gym.Env, env_id: str) -> GameInfo:
         None if threshold is None else float(threshold),
         action_start=int(getattr(env.action_space, "start", 0)),
         max_episode_steps=None if max_steps is None else int(max_steps),
+    )
+
+
+def _not_a_box(env_id: str, space: gym.Space) -> str:
+    """Why a game whose observations are not an array is refused, and the usual answer:
+    Gymnasium's FlattenObservation makes a Box of any space (one-hot for Discrete)."""
+    if ":" in env_id and not env_id.startswith("gymnasium"):
+        how = "wrap what your factory returns in gymnasium.wrappers.FlattenObservation"
+    else:
+        how = (
+            "make a factory return gymnasium.wrappers.FlattenObservation("
+            f"gymnasium.make({env_id!r})) and pass --env module:factory"
+        )
+    one_hot = " (one-hot)" if isinstance(space, gym.spaces.Discrete) else ""
+    return (
+        f"{env_id} has observation space {space}; need a Box. To flatten it to one{one_hot}, {how}"
     )
 
 
