@@ -634,8 +634,8 @@ def test_games_returning_nan_are_refused_one_line_each_and_counted_in_the_summar
 def test_a_game_refused_every_time_stops_the_run_with_one_error_line(tmp_path, start):
     root = TrainingRoot(tmp_path / "root")
     env_id = "tests.games_for_tests:nan_always"
-    # One game process: a spare one's game in progress when the run stops is saved cut
-    # short (one step, before its NaN), as any stopped game is.
+    # One game process: the game it has in progress when the run stops (at most one, which
+    # has not reached its NaN at step 2) is saved cut short, as any stopped game is.
     run = start(
         "run", "--root", root.path, "--env", env_id, "--games", "100", "--actors", "1",
         "--no-spare-actor", cwd=REPO,
@@ -650,7 +650,12 @@ def test_a_game_refused_every_time_stops_the_run_with_one_error_line(tmp_path, s
     assert run.stderr.splitlines() == [
         f"error: the last 10 games of {env_id} were all refused, none saved (last: {reason})"
     ]
-    assert not any(files for files in episode_files(root).values())
+    # None of the refused games was saved: what is on disk is the stopped game, if any.
+    saved = [path for files in episode_files(root).values() for path in files]
+    assert len(saved) <= 1, saved
+    for path in saved:
+        episode = load_episode(path)
+        assert (episode.length, episode.terminated) == (1, False), path
 
 
 def assert_stopped_with_one_error_line(run: Bgtrain, line: str) -> None:
