@@ -391,7 +391,7 @@ def test_a_custom_game_through_module_factory_trains_a_model_of_its_shape(tmp_pa
     assert_no_stray_process(run.pgid)
     assert (
         f"[INFO] Playing {env_id} with 1 game process and a spare one while the learner "
-        "idles; runs until its budget is spent" in run.lines
+        "idles; runs until its budget is spent (after 6 games)" in run.lines
     )
     model = ModelStore(root.path).load()
     assert (model.meta.obs_dim, model.meta.n_actions) == (6, 3)
@@ -417,7 +417,7 @@ def test_on_a_slow_game_the_spare_game_process_plays_while_the_learner_idles(tmp
     assert run.finish() == 0, str(run)
     assert (
         f"[INFO] Playing {env_id} with 1 game process and a spare one while the learner "
-        "idles; runs until its budget is spent" in run.lines
+        "idles; runs until its budget is spent (after 60 games)" in run.lines
     )
     actors = Counter(e["actor"] for e in game_events(root))
     assert set(actors) == {0, 1} and actors.total() == 60, actors

@@ -94,7 +94,7 @@ def write_games(root, start, returns, version, steps=4):
         set_mtime(path, 100 - (start + i))  # claimed oldest first: in this order
 
 
-def test_learner_goes_back_to_the_best_version_when_the_games_collapse(tmp_path, capsys):
+def test_learner_goes_back_to_the_best_version_when_the_games_collapse(tmp_path, capsys, caplog):
     # Window of 2 games, one game a batch: two games at 1, two at 50 played by v2 (the
     # best), then two at 2 played by v3: a collapse, seen when v6 is published.
     settings = {"batch_files": 1, "guard_games": 2, "replay_passes": 0}
@@ -118,6 +118,8 @@ def test_learner_goes_back_to_the_best_version_when_the_games_collapse(tmp_path,
         "[BG_LEARNER] [WARN] Collapse guard: the last 2 games averaged 2.0 (best 50.0, first "
         "games 1.0); back to model v2's weights" in capsys.readouterr().out
     )
+    # Said once, on the console: a log record too would show twice where a run prints both.
+    assert not [r for r in caplog.records if "back to model v2" in r.getMessage()]
 
 
 def test_a_continued_learner_goes_back_to_the_model_it_started_from(tmp_path):

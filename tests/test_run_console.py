@@ -228,3 +228,38 @@ def test_counts_of_one_are_singular_in_the_summary_and_the_start_lines(tmp_path)
     assert [plural(2, "step"), plural(0.5, "minute"), plural(1, "game")] == [
         "2 steps", "0.5 minutes", "1 game",
     ]  # fmt: skip
+
+
+# --------------------------------------------------------------------------- texts
+
+
+def test_the_start_line_names_the_budget_beside_the_threshold():
+    from bgtrain.runner.console import playing_line
+    from bgtrain.runner.settings import RunConfig
+
+    solved_or_budget = RunConfig(games=60, spare_actor=False)
+    budget_only = RunConfig(games=1, minutes=0.5, until_solved=False, spare_actor=False)
+
+    assert playing_line(solved_or_budget, 1, 475.0) == (
+        "[INFO] Playing CartPole-v1 with 1 game process; stops when solved "
+        "(mean return >= 475) or after 60 games"
+    )
+    assert playing_line(budget_only, 2, 475.0) == (
+        "[INFO] Playing CartPole-v1 with 2 game processes; runs until its budget is spent "
+        "(after 1 game or after 0.5 minutes)"
+    )
+    assert playing_line(RunConfig(until_solved=False, spare_actor=False), 1, None).endswith(
+        "; runs until Ctrl+C"
+    )
+
+
+def test_the_summary_says_not_evaluated_when_no_greedy_evaluation_ran():
+    from bgtrain.game.evaluation import EvalResult
+    from bgtrain.runner.accounting import RunSummary
+    from bgtrain.runner.console import solved_text
+
+    evaluated = RunSummary(last_eval=EvalResult(3, True, [20.0], ["Defeat"]))
+
+    assert solved_text(RunSummary()) == "not evaluated (no greedy evaluation ran)"
+    assert solved_text(evaluated) == "no"
+    assert solved_text(RunSummary(solved=True, solved_by="model v3")) == "yes, model v3"

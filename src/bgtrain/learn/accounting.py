@@ -20,10 +20,10 @@ logger = logging.getLogger(__name__)
 
 
 class LearnerAccounts:
-    """The learner's totals and reports. ``say`` takes the seed's console lines;
-    ``verbose`` adds the per-batch lines."""
+    """The learner's totals and reports. ``say(text, level=logging.INFO)`` takes the
+    seed's console lines; ``verbose`` adds the per-batch lines."""
 
-    def __init__(self, root: TrainingRoot, say: Callable[[str], None], verbose: bool) -> None:
+    def __init__(self, root: TrainingRoot, say: Callable[..., None], verbose: bool) -> None:
         self.root = root
         self._say = say
         self._verbose = verbose
@@ -68,8 +68,7 @@ class LearnerAccounts:
             f"(best {e.best_mean:.1f}, first games {e.baseline:.1f}); back to model "
             f"v{restore.version}'s weights"
         )
-        logger.warning(text)
-        self._say(f"[BG_LEARNER] [WARN] {text[0].upper()}{text[1:]}")
+        self._say(f"[BG_LEARNER] [WARN] {text[0].upper()}{text[1:]}", logging.WARNING)
         self._log_event(e, "the collapse guard's restore")
 
     def cycle(self, result: BatchResult, seconds: float) -> None:

@@ -385,11 +385,14 @@ class BackgroundLearner:
             errors=self.counters.errors,
         )
 
-    def _say(self, text: str) -> None:
+    def _say(self, text: str, level: int = logging.INFO) -> None:
+        """A seed console line: to the console when there is one, else to the log at
+        ``level`` (never both: where the run prints the learner's log records, both would
+        show it twice)."""
         if self._console is not None:
             self._console(text)
         else:
-            logger.info("%s", text)
+            logger.log(level, "%s", text)
 
     def _maybe_report(self) -> None:
         now = time.monotonic()

@@ -156,13 +156,27 @@ def learner_started_lines(root: TrainingRoot) -> list[str]:
     ]
 
 
+def solved_text(s: RunSummary) -> str:
+    """The summary's answer to "solved?": only a greedy evaluation says yes or no."""
+    if s.solved:
+        return f"yes, {s.solved_by or ''}"
+    return "no" if s.last_eval is not None else "not evaluated (no greedy evaluation ran)"
+
+
 def playing_line(config: RunConfig, actors: int, threshold: float | None) -> str:
+    budget = [
+        f"after {plural(n, what)}"
+        for n, what in ((config.games, "game"), (config.minutes, "minute"))
+        if n is not None
+    ]
     if config.until_solved and threshold is not None:
-        until = f"stops when solved (mean return >= {threshold:g})"
-    elif config.games is None and config.minutes is None:
-        until = "runs until Ctrl+C"
+        until = f"stops when solved (mean return >= {threshold:g})" + "".join(
+            f" or {b}" for b in budget
+        )
+    elif budget:
+        until = "runs until its budget is spent (" + " or ".join(budget) + ")"
     else:
-        until = "runs until its budget is spent"
+        until = "runs until Ctrl+C"
     spare = " and a spare one while the learner idles" if config.spare_actor else ""
     processes = plural(actors, "game process", "game processes")
     return f"[INFO] Playing {config.env} with {processes}{spare}; {until}"
@@ -226,7 +240,7 @@ def summary_block(s: RunSummary) -> str:
             f"(min {e.min:.0f}, max {e.max:.0f}) over {plural(len(e.returns), 'game')}"
         )
     lines += [
-        f"Solved:             {'yes, ' + (s.solved_by or '') if s.solved else 'no'}",
+        f"Solved:             {solved_text(s)}",
         f"Model:              {s.model_path}",
         RULE,
     ]
