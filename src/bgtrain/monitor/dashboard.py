@@ -129,12 +129,13 @@ class Dashboard:
         height = (options.height or console.height) - spare if self.fit else None
         middle: list[RenderableType] = []
         left = None
+        # The panels above and below are the same whatever the plan: measured once.
+        fixed = len(console.render_lines(Group(*top, *foot), options, pad=False)) if height else 0
         for plan in plans(options.max_width):
             middle = _middle(s, plan)
             if height is None:
                 break
-            used = len(console.render_lines(Group(*top, *middle, *foot), options, pad=False))
-            left = height - used
+            left = height - fixed - len(console.render_lines(Group(*middle), options, pad=False))
             if left >= MIN_LOG_LINES + 2:
                 break
         log = _log_panel(s.log_tail, left)

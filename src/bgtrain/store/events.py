@@ -20,6 +20,7 @@ Torch-free: the run, the learner, the monitor, the plot, bench and tools go thro
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import logging
 import math
@@ -359,4 +360,5 @@ class GameLog:
         return len(self._games)
 
     def recent(self, n: int = RECENT_GAMES) -> list[GameEvent]:
-        return list(self._games)[-n:]
+        """The last ``n`` games, oldest first (without copying the whole log)."""
+        return list(itertools.islice(reversed(self._games), n))[::-1]
