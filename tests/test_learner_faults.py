@@ -153,6 +153,35 @@ def test_a_failed_publish_never_trains_the_batch_twice(tmp_path, monkeypatch, ca
     assert learner.counters.errors == 3
 
 
+def test_a_failure_and_its_recovery_are_each_told_once_on_a_console(tmp_path, monkeypatch, caplog):
+    """With a console (bgtrain run and bgtrain learn pass one), a failed cycle and the
+    recovery are said there alone: the run prints the learner's WARNING records too, and
+    before the fix each showed twice (a log record beside the console line)."""
+    varied_episode(TrainingRoot(tmp_path).buffer, "game_0.npz", 20, 0)
+    real_publish = Store.publish
+    attempts: list[int] = []
+
+    def disk_full_twice(self, arrays, meta):
+        attempts.append(1)
+        if len(attempts) <= 2:
+            raise OSError(errno.ENOSPC, "No space left on device", str(self.path))
+        return real_publish(self, arrays, meta)
+
+    monkeypatch.setattr(Store, "publish", disk_full_twice)
+    caplog.set_level(logging.WARNING, logger="bgtrain.learn.learner")
+    lines: list[str] = []
+    learner = BackgroundLearner(tmp_path, console=lines.append, verbose=False, **SMALL)
+    run_until_idle(learner)
+
+    told = [line for line in lines if "Processing error" in line or "Recovered" in line]
+    assert told == [
+        f"[BG_LEARNER] [ERROR] Processing error: [Errno 28] No space left on device: "
+        f"'{TrainingRoot(tmp_path).model_file}'",
+        "[BG_LEARNER] Recovered after 2 failed cycle(s)",
+    ]
+    assert [r.getMessage() for r in caplog.records if "cycle" in r.getMessage()] == []
+
+
 # --------------------------------------------------------------------------- 3. poison file
 
 

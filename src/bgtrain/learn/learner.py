@@ -229,8 +229,12 @@ class BackgroundLearner:
                 self._stop.wait(self._backoff())
                 continue
             if self._failures:
-                self._say(f"[BG_LEARNER] Recovered after {self._failures} failed cycle(s)")
-                logger.warning("learner cycles work again after %d failure(s)", self._failures)
+                self._said_or_logged(
+                    f"[BG_LEARNER] Recovered after {self._failures} failed cycle(s)",
+                    lambda: logger.warning(
+                        "learner cycles work again after %d failure(s)", self._failures
+                    ),
+                )
                 self._failures = 0
             self._housekeeping()
             if worked:
@@ -251,14 +255,19 @@ class BackgroundLearner:
         self._failures += 1
         if self._failures == 1:
             # An OS error (a full disk, a file held open) is the machine's, not a bug: its
-            # message says it all; anything else gets its traceback, once.
-            logger.error(
-                "learner cycle failed (the batch went back to buffer/): %s",
-                exc,
-                exc_info=None if isinstance(exc, OSError) else exc,
+            # message says it all; anything else gets its traceback, once (logged even
+            # beside a console: the traceback is what the console line lacks).
+            if not isinstance(exc, OSError) and self._console is not None:
+                logger.error("learner cycle failed", exc_info=exc)
+            self._said_or_logged(
+                f"[BG_LEARNER] [ERROR] Processing error: {exc}",
+                lambda: logger.error(
+                    "learner cycle failed (the batch went back to buffer/): %s",
+                    exc,
+                    exc_info=None if isinstance(exc, OSError) else exc,
+                ),
             )
-            self._say(f"[BG_LEARNER] [ERROR] Processing error: {exc}")
-        else:
+        elif self._console is None:  # with a console, the lines below say it lasts
             logger.warning("learner cycle failed again (%d in a row): %s", self._failures, exc)
         if self._failures in SAY_FAILURES_AT or self._failures % SAY_FAILURES_EVERY == 0:
             self._say(
@@ -384,6 +393,15 @@ class BackgroundLearner:
             model_version=self.model_version,
             errors=self.counters.errors,
         )
+
+    def _said_or_logged(self, line: str, log: Callable[[], None]) -> None:
+        """One event, told once: its seed ``line`` on the console when there is one, else
+        its ``log`` record (where the run prints the learner's log records, both would
+        show it twice)."""
+        if self._console is not None:
+            self._console(line)
+        else:
+            log()
 
     def _say(self, text: str, level: int = logging.INFO) -> None:
         """A seed console line: to the console when there is one, else to the log at
