@@ -490,7 +490,7 @@ MISSPELLED = [
     (
         ["evaluate", "--episodes", "3"],
         "bgtrain: error: argument COMMAND: invalid choice: 'evaluate' (choose from run, learn, "
-        "monitor, plot, eval, check, requeue, rollback) (did you mean 'eval'?)",
+        "monitor, plot, eval, check, requeue, rollback, sc2) (did you mean 'eval'?)",
     ),
 ]
 

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bgtrain import __version__
-from bgtrain.cli import check, evaluate, learn, monitor, plot, requeue, rollback, run
+from bgtrain.cli import check, evaluate, learn, monitor, plot, requeue, rollback, run, sc2
 from bgtrain.cli._common import HelpFormatter, help_style, subcommands
 from bgtrain.common.settings import did_you_mean
 from bgtrain.errors import BgtrainError, SettingsError
@@ -31,7 +31,7 @@ from bgtrain.store.root import check_root, describe_os_error
 
 #: One module a subcommand; ``evaluate`` is ``bgtrain eval`` (a module named ``eval`` would
 #: shadow the builtin wherever it is imported).
-COMMANDS = (run, learn, monitor, plot, evaluate, check, requeue, rollback)
+COMMANDS = (run, learn, monitor, plot, evaluate, check, requeue, rollback, sc2)
 #: Commands that only read their ``--root``; every other command with one writes in it.
 READ_ONLY_COMMANDS = frozenset({"monitor", "plot", "eval"})
 #: argparse's exit code for a usage error; a bad setting from a file is one too.
@@ -111,8 +111,12 @@ def _refuse_unknown_flags(parser: argparse.ArgumentParser, words: Sequence[str])
             f"argument COMMAND: invalid choice: {name!r} (choose from "
             f"{', '.join(commands)}){did_you_mean(name, commands)}"
         )
-    command = commands[name]
-    unknown = _unknown_flags(command, words[name_at + 1 :])
+    command, rest = commands[name], words[name_at + 1 :]
+    nested = subcommands(command)  # a command of subcommands (bgtrain sc2 replays): theirs
+    sub_at = next((i for i, word in enumerate(rest) if not word.startswith("-")), None)
+    if nested and sub_at is not None and rest[sub_at] in nested:
+        command, rest = nested[rest[sub_at]], rest[sub_at + 1 :]
+    unknown = _unknown_flags(command, rest)
     if unknown:
         hints = [_flag_hint(w.split("=", 1)[0], name, command, parser) for w in unknown]
         command.error(f"unrecognized arguments: {' '.join(unknown)}{''.join(hints)}")

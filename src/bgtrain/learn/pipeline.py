@@ -56,6 +56,12 @@ class LoadedEpisode(NamedTuple):
     episode: Episode
 
 
+#: Why a demonstration found in buffer/ is set aside, untrained (DESIGN.md, Demonstrations).
+DEMONSTRATION_REASON = (
+    "a demonstration (meta source 'demonstration'): its actions are labels, not a policy's "
+    "choices, so the learner does not train on it; pretrain from demonstrations with "
+    "`bgtrain sc2 pretrain --demonstrations FOLDER`"
+)
 #: Trains on a batch. Called only with valid, fresh episodes. All or nothing: when it
 #: raises, the weights are as before the call. It raises PoisonedBatchError to name the
 #: episodes that cannot be trained on (the pipeline quarantines or defers them and calls
@@ -128,8 +134,8 @@ def load_batch(
     is_stale: StaleFn | None = None,
     load: LoadFn | None = None,
 ) -> tuple[list[LoadedEpisode], BatchResult]:
-    """Validate the claimed files: bad ones to quarantine, stale ones to stale/, files
-    that may still be being written back to buffer/.
+    """Validate the claimed files: bad ones and demonstrations to quarantine, stale ones
+    to stale/, files that may still be being written back to buffer/.
 
     A batch has one ``obs_dim``: the root model's, or, before there is a model, that of
     its first valid episode.
@@ -147,6 +153,9 @@ def load_batch(
                 result.returned.append(spool.put_back(path, exc.reason, settling=True))
             else:
                 result.quarantined.append(spool.quarantine(path, exc.reason, exc.error))
+            continue
+        if episode.is_demonstration:
+            result.quarantined.append(spool.quarantine(path, DEMONSTRATION_REASON))
             continue
         reason = is_stale(path, episode) if is_stale is not None else None
         if reason is not None:

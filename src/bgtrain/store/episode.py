@@ -29,6 +29,9 @@ FORMAT = "bgtrain.episode/1"
 REQUIRED_KEYS = ("states", "actions", "rewards")
 OPTIONAL_KEYS = ("logp", "policy_version", "terminated", "last_state", "meta")
 OUTCOMES = ("Victory", "Defeat", "Tie")
+#: ``meta["source"]`` of an episode no bgtrain policy played (a replay of a human or
+#: another bot): its actions are labels, and a missing ``logp`` is not "on-policy".
+DEMONSTRATION = "demonstration"
 
 #: A log-probability is <= 0; float32 rounding may put log(1) a hair above it.
 LOGP_TOLERANCE = 1e-4
@@ -71,6 +74,17 @@ class Episode:
     def outcome(self) -> str | None:
         outcome = self.meta.get("outcome")
         return outcome if isinstance(outcome, str) else None
+
+    @property
+    def source(self) -> str | None:
+        """``meta["source"]``: :data:`DEMONSTRATION` for a replay's episode; ``None`` (no
+        source, as every file before it): played by the policy of ``policy_version``."""
+        source = self.meta.get("source")
+        return source if isinstance(source, str) else None
+
+    @property
+    def is_demonstration(self) -> bool:
+        return self.source == DEMONSTRATION
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """The arrays of the ``.npz`` file, optional keys only when set."""
