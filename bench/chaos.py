@@ -1,4 +1,4 @@
-"""10. Faults: the fault suite. ``python -m bench chaos [--quick] [--minutes N]``.
+"""11. Faults: the fault suite. ``python -m bench chaos [--quick] [--minutes N]``.
 
 Real processes, real signals (Linux). On a training root, a writer process adds uniquely
 named games (some longer than the learner's ``max_piece_steps``, so that it splits them;
@@ -68,7 +68,7 @@ from .chaos_audit import (
 from .harness import Row, fmt, machine, markdown, save_json
 
 NAME = "chaos"
-TITLE = "10. Faults"
+TITLE = "11. Faults"
 TARGET = (
     "0 episodes lost, duplicated or trained twice, 0 torn model reads, 0 set-aside files "
     "without a reason, through SIGKILLs of the learner (at random and at every crash point), "

@@ -28,7 +28,7 @@ from bgtrain import LearnerLock, ModelStore, TrainingRoot, load_episode
 from bgtrain.errors import BgtrainError
 from bgtrain.game.gymnasium_games import make_env
 
-from .helpers import assert_no_stray_process, bgtrain_argv, cli_env, group_members
+from .helpers import assert_no_stray_process, bgtrain_argv, bgtrain_cli, cli_env, group_members
 
 REPO = Path(__file__).resolve().parent.parent
 GAME_NAME = re.compile(r"^game_\d{8}_\d{6}_\d{3}_a\d+_(Victory|Defeat)\.npz$")
@@ -794,6 +794,15 @@ RUN_VALUES = {
     "max_waiting": (["--max-waiting", "0"], "0", 0),
     "max_game_steps": (["--max-game-steps", "50"], "50", 50),
     "spare_actor": (["--no-spare-actor"], "false", False),
+    "engine": (["--engine", "ray"], '"ray"', "ray"),
+    # The Ray engine's own settings need it named too.
+    "address": (["--engine", "ray", "--address", "auto"], '"auto"\nengine = "ray"', "auto"),
+    "game_cpus": (["--game-cpus", "0.5"], "0.5", 0.5),
+    "game_resource": (
+        ["--engine", "ray", "--game-resource", "sc2"],
+        '"sc2"\nengine = "ray"',
+        "sc2",
+    ),
 }
 
 
@@ -823,6 +832,23 @@ def test_every_run_setting_is_a_flag_and_a_key_of_the_run_table(tmp_path, name):
     config = tmp_path / "bgtrain.toml"
     config.write_text(f"[run]\n{name} = {toml_value}\n", encoding="utf-8")
     assert getattr(config_from_args(run_args("--config", str(config))), name) == value
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--address", "auto"], "address set the Ray engine's games: add --engine ray"),
+        (
+            ["--game-resource", "sc2", "--address", "h:1"],
+            "address and game_resource set the Ray engine's games: add --engine ray",
+        ),
+    ],
+)
+def test_a_ray_setting_without_the_ray_engine_is_refused(tmp_path, flags, message):
+    done = bgtrain_cli("run", *flags, "--games", "1", "--root", tmp_path / "r", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [f'error: {message} (or engine = "ray" in [run])']
+    assert not (tmp_path / "r").exists()
 
 
 def test_a_run_flag_out_of_range_is_a_usage_error_naming_the_flag(capsys):

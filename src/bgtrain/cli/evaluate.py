@@ -65,8 +65,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(config: EvalConfig) -> int:
+    from bgtrain.game.defaults import DEFAULT_ENV
     from bgtrain.game.evaluation import evaluate
-    from bgtrain.game.gymnasium_games import DEFAULT_ENV
     from bgtrain.game.policy import Policy
     from bgtrain.store.models import ModelStore
 

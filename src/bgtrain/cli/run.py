@@ -22,7 +22,7 @@ from bgtrain.common.settings import (
     settings_from_args,
 )
 from bgtrain.errors import BgtrainError
-from bgtrain.game.gymnasium_games import DEFAULT_ENV
+from bgtrain.game.defaults import DEFAULT_ENV
 from bgtrain.integrations.sc2.settings import Sc2RunConfig
 from bgtrain.learn.settings import LearnerSettings
 from bgtrain.presets import known_presets, preset_settings

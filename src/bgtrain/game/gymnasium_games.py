@@ -22,18 +22,14 @@ import gymnasium as gym
 import numpy as np
 
 from bgtrain.errors import BgtrainError, GameStepError, ModelMismatchError
+from bgtrain.game.defaults import DEFAULT_STEP_LIMIT
 from bgtrain.store.episode import MAX_ABS_VALUE
 from bgtrain.store.models import ModelMeta
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_ENV = "CartPole-v1"
 #: Colour codes in Gymnasium's warnings: a log line is plain text.
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
-#: Steps after which a game with no limit of its own (no ``spec.max_episode_steps``) is
-#: stopped and saved as cut short: a game that never ends must not become one huge file
-#: the learner cannot train, nor an evaluation that never returns.
-DEFAULT_STEP_LIMIT = 100_000
 
 
 class GameError(BgtrainError):

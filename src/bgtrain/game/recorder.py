@@ -22,6 +22,7 @@ import socket
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import datetime, timedelta
@@ -64,6 +65,11 @@ class EpisodeRecorder:
 
     ``remember``: how many written paths :meth:`flush` returns at most (0: none, for a
     loop that never asks, so nothing is kept per game).
+
+    ``sink``: where a finished game's bytes go instead of ``buffer/``: called in the
+    writer thread with the file's name and bytes, it returns where the root holds it
+    once it is stored (a game on another machine sends it to the learner's machine:
+    :mod:`bgtrain.store.remote_writer`); an exception it raises is the write's failure.
     """
 
     def __init__(
@@ -75,8 +81,10 @@ class EpisodeRecorder:
         policy_version: int | None = None,
         compress: bool = False,
         remember: int = MAX_REMEMBERED_WRITES,
+        sink: Callable[[str, bytes], Path] | None = None,
     ) -> None:
         self.root = TrainingRoot.at(root)
+        self._sink = sink
         self.buffer = self.root.buffer
         self.actor = actor or default_actor()
         self.env = env
@@ -270,7 +278,10 @@ class EpisodeRecorder:
                 last_state=last_state,
                 meta=meta,
             )
-            return self._save_no_clobber(episode_bytes(episode, self.compress), path)
+            data = episode_bytes(episode, self.compress)
+            if self._sink is not None:
+                return self._sink(path.name, data)
+            return self._save_no_clobber(data, path)
         except Exception as exc:
             logger.error("could not save episode %s: %s", path.name, exc)
             raise

@@ -22,6 +22,7 @@ from rich.text import Text
 
 from bgtrain.monitor.snapshot import (
     LOG_LINES,
+    MACHINE_WINDOW_S,
     RECENT_FILES,
     FolderView,
     LearnerView,
@@ -282,9 +283,23 @@ def _learning_panel(g: LearningView) -> Panel:
             (str(g.quarantined), "red" if g.quarantined else ""),
         ),
     ]
+    if g.engine not in (None, "local") or g.games_by_machine:
+        lines.append(_machines_line(g))
     if g.latest_quarantine_reason:
         lines.append(_line((f"Latest quarantine: {g.latest_quarantine_reason}", "red")))
     return Panel(_lines(lines), title="LEARNING", title_align="left")
+
+
+def _machines_line(g: LearningView) -> Text:
+    """The engine, and the games of the last minutes by machine (a cluster's run)."""
+    minutes = MACHINE_WINDOW_S // 60
+    by_machine = ", ".join(f"{machine} {n}" for machine, n in g.games_by_machine) or "-"
+    return _line(
+        ("Engine: ", "dim"),
+        g.engine or "-",
+        (f"   Games by machine ({minutes} min): ", "dim"),
+        by_machine,
+    )
 
 
 def _learner_panel(lr: LearnerView) -> Panel:

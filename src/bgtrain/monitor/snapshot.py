@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,14 @@ from bgtrain.store.counters import (
     read_counters,
     read_heartbeat,
 )
-from bgtrain.store.events import RECENT_GAMES, BatchEvent, GameEvent, GameLog, parse_event
+from bgtrain.store.events import (
+    RECENT_GAMES,
+    BatchEvent,
+    GameEvent,
+    GameLog,
+    RunEvent,
+    parse_event,
+)
 from bgtrain.store.models import ModelStore
 from bgtrain.store.root import TrainingRoot
 from bgtrain.store.spool import REASON_SUFFIX, Spool, episode_entries
@@ -33,6 +40,8 @@ METRICS_TAIL_BYTES = 2 * 1024 * 1024
 #: The monitor keeps this many of the last games and batches (for its rates and sparkline).
 KEPT_GAMES = 2000
 KEPT_BATCHES = 200
+#: The monitor counts each machine's games over this many seconds.
+MACHINE_WINDOW_S = 600
 
 __all__ = ["LOG_LINES", "RECENT_FILES", "Snapshot", "Watcher"]
 
@@ -78,6 +87,11 @@ class LearningView:
     stale: int
     quarantined: int
     latest_quarantine_reason: str | None
+    #: The engine of the latest ``bgtrain run`` on this root (``None``: no run wrote one).
+    engine: str | None = None
+    #: Games of the last :data:`MACHINE_WINDOW_S` by the machine that played them, most
+    #: first (only games a cluster's engine stamped with their machine).
+    games_by_machine: list[tuple[str, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -117,6 +131,7 @@ class MetricsReader:
         self._partial = b""
         self.games = GameLog(maxlen=KEPT_GAMES)
         self.batches: deque[BatchEvent] = deque(maxlen=KEPT_BATCHES)
+        self.last_run: RunEvent | None = None
 
     def poll(self) -> None:
         try:
@@ -146,6 +161,8 @@ class MetricsReader:
             self.games.add(event)
             if isinstance(event, BatchEvent):
                 self.batches.append(event)
+            elif isinstance(event, RunEvent):
+                self.last_run = event
 
 
 def _folder(path: Path, seen_before: set[str] | None) -> tuple[FolderView, set[str]]:
@@ -276,6 +293,8 @@ class Watcher:
             stale=len(episode_entries(self.root.stale)),
             quarantined=quarantined,
             latest_quarantine_reason=reason,
+            engine=self.metrics.last_run.engine if self.metrics.last_run else None,
+            games_by_machine=_games_by_machine(games, now),
         )
 
     def _policy_lag(self) -> dict[str, float] | None:
@@ -305,6 +324,14 @@ class Watcher:
             errors=counters.errors,
             batches=counters.batches_trained,
         )
+
+
+def _games_by_machine(games: list[GameEvent], now: float) -> list[tuple[str, int]]:
+    """Games of the last :data:`MACHINE_WINDOW_S` by machine, most first."""
+    recent = Counter(
+        g.machine for g in games if g.machine and g.t is not None and g.t >= now - MACHINE_WINDOW_S
+    )
+    return recent.most_common()
 
 
 def _return_by_version(games: list[GameEvent]) -> list[tuple[int, float]]:

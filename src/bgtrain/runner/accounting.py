@@ -176,6 +176,7 @@ class Accounts:
                 outcome=report.outcome,
                 policy_version=report.policy_version,
                 terminated=report.terminated,
+                machine=report.machine or None,
             ),
         )
         if self.recent.full:

@@ -28,14 +28,11 @@ from bgtrain.game.gymnasium_games import (
 )
 from bgtrain.game.policy import Policy, UniformPolicy
 from bgtrain.game.recorder import EpisodeRecorder
-from bgtrain.store.counters import read_heartbeat
-from bgtrain.store.models import ModelStore
+from bgtrain.game.root_access import PACING_POLL_S, LocalRoot, RootAccess
 from bgtrain.store.safe_npz import MiB, SizeLimits, human_bytes
-from bgtrain.store.spool import episode_entries
 
 logger = logging.getLogger(__name__)
 
-PACING_POLL_S = 0.005
 #: How often a spare game process looks whether the learner idles (its heartbeat is
 #: rewritten every second: looking more often would only read the same file).
 SPARE_POLL_S = 0.1
@@ -89,6 +86,19 @@ class ActorConfig:
     #: over them stops the game loop with a :class:`GameProcessError` saying what to do,
     #: since the learner sets every such game aside (none: not checked here).
     limits: SizeLimits | None = None
+    #: The episode files' actor field (none: ``a<actor_id>``). A cluster's game adds its
+    #: machine and process: a replaced game must never reuse a name its predecessor sent.
+    actor_tag: str | None = None
+    #: A paused game loop asks the root for room, which looks for up to ``room_wait_s``
+    #: (a remote root waits on its side: one round trip per look), then waits
+    #: ``pacing_poll_s`` here, where a stop wakes it.
+    room_wait_s: float = 0.0
+    pacing_poll_s: float = PACING_POLL_S
+    spare_poll_s: float = SPARE_POLL_S
+
+    @property
+    def actor_name(self) -> str:
+        return self.actor_tag or f"a{self.actor_id}"
 
 
 class GameReport(NamedTuple):
@@ -104,6 +114,8 @@ class GameReport(NamedTuple):
     #: Why the game was refused and not saved (a :class:`GameStepError`); ``""``: the
     #: game was handed to the recorder.
     refused: str = ""
+    #: The machine that played it (a cluster's engine says; ``""``: this one).
+    machine: str = ""
 
 
 class UnsavedGame(NamedTuple):
@@ -144,8 +156,15 @@ def nth_seed(seed: int | None, n: int, stride: int) -> int | None:
     return None if seed is None else seed + n * stride
 
 
-def play(config: ActorConfig, stop: StopFlag, slots: GameSlots, report: ReportSink) -> int:
+def play(
+    config: ActorConfig,
+    stop: StopFlag,
+    slots: GameSlots,
+    report: ReportSink,
+    access: RootAccess | None = None,
+) -> int:
     """Play games until ``stop`` or no slot is left; returns the number of games saved.
+    ``access``: how the root is reached (default: :class:`LocalRoot` of ``config.root``).
 
     A game that returns what a recorded game cannot hold (:class:`GameStepError`) is
     refused: nothing of it is saved, the run is told why, and the next game starts.
@@ -153,17 +172,17 @@ def play(config: ActorConfig, stop: StopFlag, slots: GameSlots, report: ReportSi
     env = make_env(config.env)
     info = info_of_env(env, config.env)
     limit = info.step_limit(config.max_game_steps)
-    store = ModelStore(config.root)
+    root = access or LocalRoot(config.root)
     policy: Policy | UniformPolicy = UniformPolicy(info.n_actions, seed=config.seed)
-    # remember=0: this loop never asks which paths were written; keeping them would grow
-    # the process by a path per game for hours.
-    recorder = EpisodeRecorder(
-        config.root, actor=f"a{config.actor_id}", env=config.env, policy_version=None, remember=0
-    )
+    recorder = root.recorder(config.actor_name, config.env, config.compress)
     played = saved = 0
     try:
-        while not stop.is_set() and _wait_for_room(config, stop, recorder, slots) and slots.take():
-            policy = _newest_policy(store, policy, info, config, recorder, played)
+        while (
+            not stop.is_set()
+            and _wait_for_room(config, stop, root, recorder, slots)
+            and slots.take()
+        ):
+            policy = _newest_policy(root, policy, info, config, recorder, played)
             seed = nth_seed(config.seed, played, GAME_SEED_STRIDE)
             try:
                 game = _play_one(env, info, policy, recorder, stop, limit, seed)
@@ -190,7 +209,7 @@ def play(config: ActorConfig, stop: StopFlag, slots: GameSlots, report: ReportSi
 
 
 def _newest_policy(
-    store: ModelStore,
+    root: RootAccess,
     policy: Policy | UniformPolicy,
     info: GameInfo,
     config: ActorConfig,
@@ -198,7 +217,7 @@ def _newest_policy(
     played: int,
 ) -> Policy | UniformPolicy:
     """The policy of the newest model if one newer than ``policy``'s was published."""
-    model = store.load_if_newer(policy.version)
+    model = root.load_if_newer(policy.version)
     if model is None:
         return policy
     # A model of another shape (a root shared with another game, a rollback to a foreign
@@ -323,7 +342,11 @@ def _report_unsaved(
 
 
 def _wait_for_room(
-    config: ActorConfig, stop: StopFlag, recorder: EpisodeRecorder, slots: GameSlots
+    config: ActorConfig,
+    stop: StopFlag,
+    root: RootAccess,
+    recorder: EpisodeRecorder,
+    slots: GameSlots,
 ) -> bool:
     """Wait while ``max_waiting`` games wait for the learner; ``False`` if stopped meanwhile.
 
@@ -331,33 +354,35 @@ def _wait_for_room(
     busy machine) would otherwise race ahead of a learner it never sees waiting, and play
     a whole run before the first model is published.
     """
-    buffer = config.root / "data" / "buffer"
     if config.spare:
-        while not _learner_waits_for_games(config.root, buffer, recorder):
-            if slots.spent() or stop.wait(SPARE_POLL_S):
+        while not _learner_waits_for_games(root, recorder):
+            if slots.spent() or stop.wait(config.spare_poll_s):
                 return False
     if config.max_waiting is None:
         return True
-    while len(episode_entries(buffer)) + recorder.pending >= config.max_waiting:
-        if stop.wait(PACING_POLL_S):
+    while not root.room(config.max_waiting, recorder.pending, config.room_wait_s):
+        if stop.wait(config.pacing_poll_s):
             return False
     return True
 
 
-def _learner_waits_for_games(root: Path, buffer: Path, recorder: EpisodeRecorder) -> bool:
+def _learner_waits_for_games(root: RootAccess, recorder: EpisodeRecorder) -> bool:
     """The learner idles with nothing to train on: a spare game process may play."""
-    if recorder.pending or episode_entries(buffer):
-        return False
-    heartbeat = read_heartbeat(root)
-    return heartbeat is not None and heartbeat.state == "idle"
+    return not recorder.pending and not root.waiting() and root.learner_idle()
 
 
-def run_games(config: ActorConfig, stop: StopFlag, slots: GameSlots, report: ReportSink) -> None:
+def run_games(
+    config: ActorConfig,
+    stop: StopFlag,
+    slots: GameSlots,
+    report: ReportSink,
+    access: RootAccess | None = None,
+) -> None:
     """The game loop as an engine runs it (a process, a thread, a cluster's worker):
     :func:`play`, and an error bgtrain raises on purpose goes to the run as one
     :class:`GameProcessError` line, not a traceback."""
     try:
-        play(config, stop, slots, report)
+        play(config, stop, slots, report, access)
     except BgtrainError as exc:
         report.put(GameProcessError(config.actor_id, str(exc)))
 

@@ -33,6 +33,7 @@ from bgtrain.learn.settings import LearnerSettings
 from bgtrain.runner.actor import ActorConfig, Report
 from bgtrain.runner.fleet import LocalFleet
 from bgtrain.runner.learner_process import LearnerProcess
+from bgtrain.runner.settings import RunConfig
 from bgtrain.store.fs import remove_writer_temps
 from bgtrain.store.root import TrainingRoot
 
@@ -41,6 +42,7 @@ __all__ = [
     "Engine",
     "Interrupts",
     "LocalEngine",
+    "engine_for",
     "interrupts",
     "quit_at_once",
 ]
@@ -148,6 +150,20 @@ class LocalEngine:
     def _remove_temps_of(self, pids: list[int]) -> None:
         for root in self._roots:
             remove_writer_temps(TrainingRoot(root).buffer, lambda pid, _: pid in pids)
+
+
+def engine_for(config: RunConfig) -> Engine:
+    """The engine ``config.engine`` names (``bgtrain run --engine``): local, or ray with
+    the config's ``address``, ``game_cpus`` and ``game_resource``.
+
+    Raises:
+        BgtrainError: ray without Ray installed (one line saying what to install).
+    """
+    if config.engine != "ray":
+        return LocalEngine()
+    from bgtrain.runner.ray_engine import RayEngine
+
+    return RayEngine(config.address, config.game_cpus, config.game_resource)
 
 
 class Interrupts:

@@ -37,10 +37,17 @@ from bgtrain.runner.console import (
     statistics_block,
     summary_block,
 )
-from bgtrain.runner.engine import INTERRUPTED_EXIT_CODE, Engine, Interrupts, LocalEngine, interrupts
+from bgtrain.runner.engine import (
+    INTERRUPTED_EXIT_CODE,
+    Engine,
+    Interrupts,
+    engine_for,
+    interrupts,
+)
 from bgtrain.runner.evaluations import EvalSchedule
 from bgtrain.runner.settings import RunConfig, default_actors, seeded
 from bgtrain.store.counters import read_counters
+from bgtrain.store.events import RunEvent, append_event, now_iso
 from bgtrain.store.models import ModelStore
 from bgtrain.store.root import TrainingRoot
 from bgtrain.store.spool import Spool
@@ -70,9 +77,10 @@ def actor_seed(seed: int | None, actor_id: int) -> int | None:
 class Run:
     """One ``bgtrain run``. ``console`` receives its lines, the learner's too (default:
     this module's logger, at INFO); ``engine`` runs the learner and the games (default:
-    :class:`LocalEngine`); ``terminal``: a stream on a terminal where the progress line is
-    rewritten in place; ``statistics``: the seed's periodic STATISTICS blocks (``bgtrain
-    run --no-verbose`` turns them off: the progress line and the summary stay)."""
+    the one ``config.engine`` names, :func:`~bgtrain.runner.engine.engine_for`);
+    ``terminal``: a stream on a terminal where the progress line is rewritten in place;
+    ``statistics``: the seed's periodic STATISTICS blocks (``bgtrain run --no-verbose``
+    turns them off: the progress line and the summary stay)."""
 
     def __init__(
         self,
@@ -85,7 +93,7 @@ class Run:
     ) -> None:
         self.config = config
         self.root = TrainingRoot.at(config.root)
-        self.engine: Engine = engine or LocalEngine()
+        self.engine: Engine = engine or engine_for(config)
         self.info = game_info(config.env)
         self.summary = RunSummary(model_path=self.root.model_file)
         self.store = ModelStore(self.root)
@@ -169,6 +177,7 @@ class Run:
         with self.out.clearing_logs():
             self._start_learner()
             actors = self.config.actors or default_actors()
+            self._record_start(actors)
             self.announce_preset()
             self.console(playing_line(self.config, actors, self.info.reward_threshold))
             with interrupts(self.engine, self.console) as signals:
@@ -182,6 +191,22 @@ class Run:
             self.summary.last_version = self.store.latest_version()
             self.out.block(summary_block(self.summary))
         return self.summary
+
+    def _record_start(self, actors: int) -> None:
+        """The run's first line in metrics.jsonl: the monitor shows its engine."""
+        c = self.config
+        event = RunEvent(
+            t=time.time(),
+            time=now_iso(),
+            env=c.env,
+            engine=c.engine,
+            address=c.address,
+            actors=actors,
+        )
+        try:
+            append_event(self.root, event)
+        except OSError as exc:  # the run goes on: the files on disk hold the truth
+            logger.warning("could not write the run's start to %s: %s", self.root.metrics, exc)
 
     def _start_learner(self) -> None:
         # The learner's lines come to the run's console: on a terminal, a line another

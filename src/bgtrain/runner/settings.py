@@ -24,9 +24,11 @@ from bgtrain.common.settings import (
     greater_than,
     markdown_table,
     non_empty,
+    one_of,
     setting,
 )
-from bgtrain.game.gymnasium_games import DEFAULT_ENV, DEFAULT_STEP_LIMIT
+from bgtrain.errors import SettingsError
+from bgtrain.game.defaults import DEFAULT_ENV, DEFAULT_STEP_LIMIT
 from bgtrain.learn.settings import SEED_RANGE, LearnerSettings
 from bgtrain.store.root import DEFAULT_ROOT
 
@@ -115,11 +117,39 @@ class RunConfig:
         "one game process more, playing only while the learner idles with nothing to train "
         "on (a slow game): every core busy, and a fast game's learner keeps its core",
     )
+    engine: str = setting(
+        "local",
+        "where the games run: local (processes on this machine) or ray (a Ray cluster, "
+        "the learner staying here; needs the [ray] extra)",
+        one_of("local", "ray"),
+    )
+    address: str | None = setting(
+        None,
+        "--engine ray: the cluster to join (auto: the one `ray start` runs on this machine, "
+        "or HOST:PORT; none: a Ray instance of the run's own, on this machine)",
+        non_empty(),
+    )
+    game_cpus: float = setting(
+        1.0, "--engine ray: CPUs each game process takes on its machine", greater_than(0)
+    )
+    game_resource: str | None = setting(
+        None,
+        "--engine ray: a custom Ray resource each game process needs one of, to keep games "
+        "on the machines that have it (e.g. sc2, given by ray start --resources)",
+        non_empty(),
+    )
     #: The learner's settings (flags of their own, the ``[learner]`` table).
     learner: LearnerSettings = field(default_factory=LearnerSettings)
 
     def __post_init__(self) -> None:
         check_settings(self)  # every range as declared above: refused before anything starts
+        ray_only = {"address": self.address, "game_resource": self.game_resource}
+        given = [name for name, value in ray_only.items() if value is not None]
+        if self.engine != "ray" and given:
+            raise SettingsError(
+                f"{' and '.join(given)} set the Ray engine's games: add --engine ray "
+                '(or engine = "ray" in [run])'
+            )
 
     @property
     def waiting_limit(self) -> int | None:

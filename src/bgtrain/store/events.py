@@ -111,6 +111,8 @@ class GameEvent(Event):
     policy_version: int | None = None
     #: Ended by the game (``True``) or cut short (``False``).
     terminated: bool | None = None
+    #: The machine that played it, when a cluster's engine said (``--engine ray``).
+    machine: str | None = None
 
     def fields_json(self) -> dict[str, Any]:
         out = super().fields_json()
@@ -261,6 +263,21 @@ class BatchEvent(Event):
         }
 
 
+@dataclass(frozen=True)
+class RunEvent(Event):
+    """A ``bgtrain run`` started: which game, on which engine, with how many games at once."""
+
+    kind: ClassVar[str] = "run"
+    time: str | None = None
+    env: str | None = None
+    #: ``local`` or ``ray`` (``bgtrain run --engine``).
+    engine: str = "local"
+    #: The Ray cluster it joined (``None``: its own, or the local engine).
+    address: str | None = None
+    #: Game processes (the spare one aside).
+    actors: int = 0
+
+
 #: Every kind of line, by its ``event`` value.
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
@@ -273,6 +290,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         StaleEvent,
         GuardEvent,
         BatchEvent,
+        RunEvent,
     )
 }
 
