@@ -14,9 +14,12 @@ from types import ModuleType
 
 from . import (
     chaos,
+    engines,
     freshness,
     game_cost,
     ingest,
+    ladder_step,
+    sc2_decision,
     scale,
     solve_acrobot,
     solve_cartpole,
@@ -38,6 +41,9 @@ BENCHMARKS = {
         game_cost,
         freshness,
         scale,
+        engines,
+        sc2_decision,
+        ladder_step,
     )
 }
 REPO = Path(__file__).resolve().parent.parent

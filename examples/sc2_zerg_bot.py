@@ -9,7 +9,11 @@ bot of ``bgtrain run --game sc2``): read it there, or copy it as the start of yo
     AGGRESSIVE  an early spawning pool, zerglings with speed, attack once a group is ready
     DEFENSIVE   queens, spine crawlers and +1 carapace at home; the army stays home
     TECH        gas, lair, roach warren and hydralisk den, roaches and hydras, upgrades
-    ALL_IN      no more drones: every larva becomes a zergling or roach, all of them attack
+    ALL_IN      no more drones: every larva becomes a zergling or roach, all of it attacks
+
+and plays the chosen one as a player would: held for 20 game seconds (or until its goal
+is met), attacks as a group with hysteresis, overlords ahead of need, queens that inject
+and defend, new bases under every strategy but ALL_IN.
 
 Play one game against the built-in AI (needs StarCraft II and its ladder maps):
 

@@ -319,7 +319,7 @@ def _type_name(base: Any) -> str:
 def _rule_text(allowed: Allowed, optional: bool, is_list: bool) -> str:
     text = allowed.describe()
     if is_list:
-        text = f"a list of numbers each {text}"
+        text = f"a list of {'words' if allowed.choices else 'numbers'} each {text}"
     return f"{text} (or none)" if optional else text
 
 

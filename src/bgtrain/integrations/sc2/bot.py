@@ -19,9 +19,11 @@ from sc2.data import Result
 
 from bgtrain.errors import BgtrainError
 from bgtrain.game.policy import Policy, UniformPolicy
-from bgtrain.game.recorder import EpisodeRecorder
+from bgtrain.game.recorder import default_actor
+from bgtrain.game.root_access import LocalRoot, RootAccess
+from bgtrain.integrations.sc2.ladder import Ladder
+from bgtrain.integrations.sc2.settings import LadderSettings
 from bgtrain.integrations.sc2.state import STATE_FIELDS, army, sc2_state
-from bgtrain.store.models import ModelStore
 from bgtrain.store.root import DEFAULT_ROOT, TrainingRoot
 
 logger = logging.getLogger(__name__)
@@ -56,6 +58,13 @@ class RewardSettings:
 
 
 OUTCOMES = {Result.Victory: "Victory", Result.Defeat: "Defeat", Result.Tie: "Tie"}
+#: Endings that do not decide the game, saved as cut short (the learner bootstraps from
+#: the last state): StarCraft II ends in a tie only at a game time limit (burnysc2's
+#: ``game_time_limit``, the ladder's longest game), and ``Undecided`` is no ending at all.
+UNDECIDED_ENDINGS = {
+    Result.Tie: "the game ended in a tie (a game time limit)",
+    Result.Undecided: "the game ended undecided",
+}
 #: Why a game is saved as cut short when the bot starts another before it ended.
 UNFINISHED = "a new game started on this bot before this one ended"
 
@@ -68,6 +77,13 @@ class LearningBot(BotAI):
     """Override :meth:`play` to turn ``self.strategy`` into your own play.
 
     One object may play game after game: each :meth:`on_start` begins a new episode.
+
+    ``access``: how the training root is reached (its newest model, where games go;
+    default: the root on this disk, ``LocalRoot(root)``). ``greedy``: play the model's most
+    likely strategy instead of sampling one. ``max_game_minutes``: leave a game still going
+    after so many game minutes (a stalemate), saved as cut short. ``ladder``: play on the
+    AI Arena ladder (:mod:`bgtrain.integrations.sc2.ladder`); its settings then give the
+    root (its ``data_dir``), ``greedy`` (its ``play``) and ``max_game_minutes``.
     """
 
     def __init__(
@@ -77,15 +93,27 @@ class LearningBot(BotAI):
         decision_interval: float = 4.0,
         rewards: RewardSettings | None = None,
         actor: str | None = None,
+        access: RootAccess | None = None,
+        greedy: bool = False,
+        max_game_minutes: float | None = None,
+        ladder: LadderSettings | None = None,
     ) -> None:
         super().__init__()
+        if ladder is not None:
+            root, greedy = ladder.data_dir, ladder.play == "greedy"
+            max_game_minutes = ladder.max_game_minutes
         self.training_root = TrainingRoot.at(root)
         self.decision_interval = decision_interval
         self.rewards = rewards or RewardSettings()
+        self.greedy = greedy
+        self.max_game_minutes = max_game_minutes
+        self.ladder = Ladder(ladder) if ladder is not None else None
         self.strategy = Strategy.ECONOMY
         self.policy_version: int | None = None
         self._policy: Policy | UniformPolicy = UniformPolicy(len(Strategy))
-        self._recorder = EpisodeRecorder(self.training_root, actor=actor, env=ENV_NAME)
+        self._access = access or LocalRoot(self.training_root.path)
+        self._actor = actor or default_actor()
+        self._recorder = self._access.recorder(self._actor, ENV_NAME, compress=False)
         #: The recorder is closed when a game is saved (no writer thread is left behind by
         #: a bot that plays one game); the next game opens another, with the same actor.
         self._recorder_closed = False
@@ -97,6 +125,8 @@ class LearningBot(BotAI):
         self._ended = False
         #: The last on_step iteration of this game: burnysc2 counts from 0 each game.
         self._last_iteration: int | None = None
+        #: The bot left this game at its time limit (burnysc2 may step it once more).
+        self._left = False
 
     # ------------------------------------------------------------------ for bot authors
 
@@ -108,12 +138,19 @@ class LearningBot(BotAI):
     async def on_start(self) -> None:
         """Each game's start. A subclass that overrides it must ``await super().on_start()``."""
         self.begin_game()
+        if self.ladder is not None:  # before the model: it may recover a killed game
+            self.ladder.game_started(getattr(self, "opponent_id", None), self._actor)
         self.load_newest_model()
         self._bases = self.townhalls.amount
         self._army_supply = self._current_army_supply()
 
     async def on_step(self, iteration: int) -> None:
+        if self._left:
+            return
         self._check_same_game(iteration)
+        if self.max_game_minutes is not None and self.time >= self.max_game_minutes * 60:
+            await self.leave_at_time_limit()
+            return
         if self.time >= self._next_decision:
             self.decide()
             self._next_decision = self.time + self.decision_interval
@@ -121,6 +158,13 @@ class LearningBot(BotAI):
 
     async def on_end(self, game_result: Result) -> None:
         self.end_game(game_result)
+
+    async def leave_at_time_limit(self) -> None:
+        """The game went on past ``max_game_minutes``: save it as cut short, then leave
+        (burnysc2 reports the leaver's defeat to ``on_end``, which the saved game ignores)."""
+        self.abandon_game(f"the game time limit of {self.max_game_minutes:g} minutes was reached")
+        self._left = True
+        await self.client.leave()
 
     # ------------------------------------------------------------------ one game after another
 
@@ -140,12 +184,8 @@ class LearningBot(BotAI):
 
     def _reset_game(self) -> None:
         if self._recorder_closed:
-            self._recorder = EpisodeRecorder(
-                self.training_root,
-                actor=self._recorder.actor,
-                env=ENV_NAME,
-                policy_version=self.policy_version,
-            )
+            self._recorder = self._access.recorder(self._actor, ENV_NAME, compress=False)
+            self._recorder.policy_version = self.policy_version
             self._recorder_closed = False
         self.strategy = Strategy.ECONOMY
         self._next_decision = 0.0
@@ -153,6 +193,7 @@ class LearningBot(BotAI):
         self._reward = 0.0
         self._ended = False
         self._last_iteration = None
+        self._left = False
 
     def _check_same_game(self, iteration: int | None = None) -> None:
         """Refuse a step of a new game that :meth:`on_start` did not begin.
@@ -181,7 +222,7 @@ class LearningBot(BotAI):
 
     def load_newest_model(self) -> None:
         """Between games: pick up the newest published model (numpy only)."""
-        model = ModelStore(self.training_root).load_if_newer(self.policy_version)
+        model = self._access.load_if_newer(self.policy_version)
         if model is None:
             return
         if model.meta.obs_dim != len(STATE_FIELDS) or model.meta.n_actions != len(Strategy):
@@ -229,19 +270,41 @@ class LearningBot(BotAI):
         reward = self.shaped_reward()
         if self._pending is not None:
             previous_state, action, logp = self._pending
-            self._recorder.record(previous_state, action, self._reward + reward, logp)
+            self._record(previous_state, action, self._reward + reward, logp)
             self._reward = 0.0
-        action, logp = self._policy.act(state)
+        action, logp = self._choose(state)
         self._pending = (state, action, logp)
         self.strategy = Strategy(action)
+        if self.ladder is not None:
+            self.ladder.decided(state, self.policy_version)
         return self.strategy
+
+    def _choose(self, state: np.ndarray) -> tuple[int, float]:
+        """The strategy and its log-probability under the play that chose it: a held
+        opening or greedy play chooses for sure (probability 1), the model samples."""
+        opening = self.ladder.opening_action(self.time) if self.ladder is not None else None
+        if opening is not None:
+            return opening, 0.0
+        if self.greedy:
+            return self._policy.act_greedy(state), 0.0
+        return self._policy.act(state)
+
+    def _record(self, state: np.ndarray, action: int, reward: float, logp: float) -> None:
+        self._recorder.record(state, action, reward, logp)
+        if self.ladder is not None:
+            self.ladder.recorded(state, action, reward, logp)
 
     def end_game(self, game_result: Result | str) -> Path | None:
         """The game is over: its last decision gets the end reward; the episode is saved."""
         if self._ended:
             return None
         self._ended = True
-        outcome = OUTCOMES.get(game_result, str(game_result))
+        if isinstance(game_result, str) and game_result in Result.__members__:
+            game_result = Result[game_result]
+        undecided = UNDECIDED_ENDINGS.get(game_result)  # type: ignore[call-overload]
+        if undecided is not None:
+            return self._finish("Tie", self.rewards.tie, terminated=False, reason=undecided)
+        outcome = OUTCOMES.get(game_result, str(game_result))  # type: ignore[call-overload]
         bonus = {"Victory": self.rewards.victory, "Defeat": self.rewards.defeat}.get(
             outcome, self.rewards.tie
         )
@@ -270,8 +333,10 @@ class LearningBot(BotAI):
                 last_state, reward = (self._pending[0] if self._pending else None), 0.0
         if self._pending is not None:
             state, action, logp = self._pending
-            self._recorder.record(state, action, self._reward + reward + bonus, logp)
+            self._record(state, action, self._reward + reward + bonus, logp)
             self._pending = None
+        if self.ladder is not None:
+            meta = {**self.ladder.episode_meta(), **meta}
         path = self._recorder.finish(
             outcome,
             terminated=terminated,
@@ -281,4 +346,6 @@ class LearningBot(BotAI):
         )
         self._recorder_closed = True
         self._recorder.close()  # waits for the write; the next game opens a new recorder
+        if self.ladder is not None:  # after the write: a kill before it keeps the checkpoint
+            self.ladder.game_ended(outcome, terminated)
         return path

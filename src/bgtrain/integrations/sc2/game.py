@@ -205,7 +205,11 @@ class _Sc2Run:
             self.console(f"[SELECTED] Map: {map_name}")
             self.console(f"[SELECTED] Opponent Race: {self.config.race}")
             self.console(f"[SELECTED] Difficulty: {difficulty}")
-            self._play_one(bot_class(self.root), map_name, difficulty)
+            bot = bot_class(self.root)
+            bot.max_game_minutes = (
+                self.config.max_game_minutes
+            )  # a subclass may take no such keyword
+            self._play_one(bot, map_name, difficulty)
             signals.install()  # burnysc2 resets SIGINT to the default after each game
             self.played += 1
             version = ModelStore(self.root).latest_version() or 0

@@ -11,15 +11,26 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bgtrain.common.settings import check_settings, markdown_table, non_empty, one_of, setting
+from bgtrain.common.settings import (
+    at_least,
+    check_settings,
+    greater_than,
+    markdown_table,
+    non_empty,
+    one_of,
+    setting,
+)
 from bgtrain.learn.settings import LearnerSettings
 from bgtrain.runner.settings import NESTED, SHARED, shared_setting
 
 __all__ = [
     "ALL_DIFFICULTIES",
     "DEFAULT_BOT",
+    "LADDER_PLAY",
     "RACES",
+    "LadderSettings",
     "Sc2RunConfig",
+    "ladder_settings_table",
     "sc2_settings_table",
 ]
 
@@ -31,6 +42,10 @@ ALL_DIFFICULTIES = (
     "CheatVision", "CheatMoney", "CheatInsane",
 )  # fmt: skip
 RACES = ("Random", "Terran", "Zerg", "Protoss")
+#: How the model's strategy is picked on the ladder (see :class:`LadderSettings`).
+LADDER_PLAY = ("sampled", "greedy")
+#: The strategies a ladder opening may be (``bot.Strategy``'s names, checked without burnysc2).
+STRATEGY_NAMES = ("ECONOMY", "AGGRESSIVE", "DEFENSIVE", "TECH", "ALL_IN")
 
 
 @dataclass(frozen=True)
@@ -52,6 +67,12 @@ class Sc2RunConfig:
         one_of(*ALL_DIFFICULTIES),
     )
     race: str = setting("Random", "the built-in AI's race", one_of(*RACES))
+    max_game_minutes: float | None = setting(
+        30.0,
+        "game minutes after which the bot leaves a game still going (a stalemate), saved "
+        "as cut short (none: no limit)",
+        greater_than(0),
+    )
     #: Here the games' seed picks the maps and difficulties not given.
     seed: int | None = shared_setting("seed")
     #: The learner's settings (flags of their own, the ``[learner]`` table).
@@ -59,6 +80,70 @@ class Sc2RunConfig:
 
     def __post_init__(self) -> None:
         check_settings(self)
+
+
+@dataclass(frozen=True)
+class LadderSettings:
+    """A bot on the AI Arena ladder (``LearningBot(ladder=LadderSettings())``): its root is
+    its ``data/`` folder, the one folder the ladder keeps between games."""
+
+    data_dir: Path = setting(  # noqa: RUF009 (a dataclasses.field)
+        Path("data"),
+        "the bot's data folder, its training root (the ladder keeps only this, zipped)",
+    )
+    play: str = setting(
+        "sampled",
+        "how the model picks a strategy: sampled from its probabilities (it keeps "
+        "exploring), or greedy (its most likely one)",
+        one_of(*LADDER_PLAY),
+    )
+    openings: tuple[str, ...] = setting(
+        STRATEGY_NAMES,
+        "the strategies an opening may be, chosen per opponent by win rate",
+        one_of(*STRATEGY_NAMES),
+    )
+    opening_minutes: float = setting(
+        3.0,
+        "game minutes the opening is held before the model chooses (0: no opening)",
+        at_least(0),
+    )
+    checkpoint_every: int = setting(
+        5,
+        "decisions between two saves of the game in progress (a killed bot keeps it)",
+        at_least(1),
+    )
+    budget_mb: float = setting(
+        5.0,
+        "most MiB of data/: older trained games are folded into ladder/summary.json",
+        greater_than(0),
+    )
+    max_game_minutes: float | None = setting(
+        30.0,
+        "game minutes after which the bot leaves a stalemate, saved as cut short (none: no limit)",
+        greater_than(0),
+    )
+    background_learning: bool = setting(
+        True, "train on data/'s earlier games in a low-priority process during each game"
+    )
+    learner_nice: int = setting(
+        10,
+        "how much lower the learner's priority is (os.nice; Windows: below normal)",
+        at_least(0, 19),
+    )
+    learner_stop_s: float = setting(
+        10.0,
+        "seconds the learner is given at the game's end to finish its batch before it is stopped",
+        at_least(0),
+    )
+    history_size: int = setting(3, "model versions kept in data/models/history/", at_least(1))
+
+    def __post_init__(self) -> None:
+        check_settings(self)
+
+
+def ladder_settings_table() -> str:
+    """The README's table of the ladder settings."""
+    return markdown_table(LadderSettings)
 
 
 def sc2_settings_table() -> str:

@@ -78,20 +78,37 @@ def _hp(units: Units) -> float:
     return float(sum(u.health + u.shield for u in units))
 
 
+def unit_positions(*groups: Units) -> np.ndarray:
+    """The (x, y) of every unit of ``groups`` as an (n, 2) array, read in one pass (as
+    burnysc2 reads them for its own distance matrix)."""
+    count = sum(len(group) for group in groups)
+    flat = (c for group in groups for unit in group for c in unit.position_tuple)
+    return np.fromiter(flat, dtype=np.float64, count=2 * count).reshape(count, 2)
+
+
+def nearest_distances(locations: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """For each location, the distance to the nearest of ``points``: one (L, N) matrix."""
+    offsets = locations[:, None, :] - points[None, :, :]
+    return np.hypot(offsets[..., 0], offsets[..., 1]).min(axis=1)
+
+
 def map_control(bot: BotAI) -> float:
     """Share of expansion locations nearer to own units than to known enemy ones.
 
     Known enemy positions are its visible units and structures; while none is known, its
     start locations stand in (where it is known to be). 0 with no own unit.
+
+    Computed on arrays (a location-by-unit distance matrix): with 200 units on the map a
+    loop over every pair took 1.3-1.6 ms of the 40 ms a ladder step may take.
     """
-    own = [u.position for u in bot.units] + [s.position for s in bot.structures]
-    if not own:
+    own = unit_positions(bot.units, bot.structures)
+    if not len(own):
         return 0.0
-    enemy = [u.position for u in bot.enemy_units] + [s.position for s in bot.enemy_structures]
-    if not enemy:
-        enemy = list(bot.enemy_start_locations)
+    enemy = unit_positions(bot.enemy_units, bot.enemy_structures)
+    if not len(enemy):
+        enemy = np.array([tuple(p) for p in bot.enemy_start_locations], dtype=np.float64)
     try:
-        locations = list(bot.expansion_locations_list)
+        locations = bot.expansion_locations_list
     except (AssertionError, AttributeError):
         # Catching AssertionError is deliberate: burnysc2's ``expansion_locations_list``
         # says "expansions not computed yet" with an ``assert``, not an error of its own
@@ -101,15 +118,11 @@ def map_control(bot: BotAI) -> float:
         return 0.0
     if not locations:
         return 0.0
-    if not enemy:
+    if not len(enemy):
         return 1.0
-    ours = sum(
-        1
-        for loc in locations
-        if min(loc.distance_to_point2(p) for p in own)
-        < min(loc.distance_to_point2(p) for p in enemy)
-    )
-    return ours / len(locations)
+    spots = np.array([tuple(p) for p in locations], dtype=np.float64)
+    ours = nearest_distances(spots, own) < nearest_distances(spots, enemy)
+    return float(np.count_nonzero(ours)) / len(locations)
 
 
 def sc2_state(bot: BotAI) -> np.ndarray:
