@@ -851,6 +851,30 @@ def test_a_ray_setting_without_the_ray_engine_is_refused(tmp_path, flags, messag
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (
+            ["--game", "sc2", "--engine", "ray"],
+            "--engine is not a setting of --game sc2; leave it out",
+        ),
+        (
+            ["--game", "sc2", "--env", "Acrobot-v1", "--actors", "2"],
+            "--env, --actors are not settings of --game sc2; leave them out",
+        ),
+        (["--map", "AcropolisLE"], "--map is for --game sc2 only; add --game sc2 or leave it out"),
+        (
+            ["--difficulty", "Hard", "--race", "Zerg"],
+            "--difficulty, --race are for --game sc2 only; add --game sc2 or leave them out",
+        ),
+    ],
+)
+def test_a_flag_of_the_other_kind_of_run_is_refused_not_ignored(tmp_path, flags, message):
+    done = bgtrain_cli("run", *flags, "--games", "1", "--root", tmp_path / "r", cwd=tmp_path)
+    assert (done.returncode, done.stderr.splitlines()) == (2, [f"error: {message}"])
+    assert not (tmp_path / "r").exists()
+
+
 def test_a_run_flag_out_of_range_is_a_usage_error_naming_the_flag(capsys):
     with pytest.raises(SystemExit) as exc:
         run_args("--eval-episodes", "0")

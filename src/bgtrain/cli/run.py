@@ -21,7 +21,7 @@ from bgtrain.common.settings import (
     read_toml,
     settings_from_args,
 )
-from bgtrain.errors import BgtrainError
+from bgtrain.errors import BgtrainError, SettingsError
 from bgtrain.game.defaults import DEFAULT_ENV
 from bgtrain.integrations.sc2.settings import Sc2RunConfig
 from bgtrain.learn.settings import LearnerSettings
@@ -102,8 +102,31 @@ def _with_root(a: argparse.Namespace, values: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+def _refuse_the_other_games_flags(a: argparse.Namespace, game: str) -> None:
+    """A flag of the other kind of run (``game``: this one's, gym or sc2) would be ignored
+    without a word: refuse it.
+
+    Raises:
+        SettingsError: which flags, and what to do.
+    """
+    gym, sc2 = _given(RunConfig, a), _given(Sc2RunConfig, a)
+    mine, theirs = (sc2, gym) if game == "sc2" else (gym, sc2)
+    others = [name for name in theirs if name not in mine]
+    if not others:
+        return
+    flags = ", ".join("--" + name.replace("_", "-") for name in others)
+    one = len(others) == 1
+    them = "it" if one else "them"
+    if game == "sc2":
+        what = "is not a setting" if one else "are not settings"
+        raise SettingsError(f"{flags} {what} of --game sc2; leave {them} out")
+    verb = "is" if one else "are"
+    raise SettingsError(f"{flags} {verb} for --game sc2 only; add --game sc2 or leave {them} out")
+
+
 def config_from_args(a: argparse.Namespace) -> RunConfig:
     """Defaults, then the game's preset (learner), then ``--config``, then flags."""
+    _refuse_the_other_games_flags(a, "gym")
     values = {**(read_toml(a.config, "run") if a.config else {}), **_given(RunConfig, a)}
     env = values.get("env") or DEFAULT_ENV
     learner = settings_from_args(
@@ -114,6 +137,7 @@ def config_from_args(a: argparse.Namespace) -> RunConfig:
 
 def sc2_config_from_args(a: argparse.Namespace) -> Sc2RunConfig:
     """Defaults, then flags (the learner's also from ``--config``)."""
+    _refuse_the_other_games_flags(a, "sc2")
     learner = settings_from_args(LearnerSettings, a, a.config, "learner", RUN_LEARNER_DEFAULTS)
     values = {**_given(Sc2RunConfig, a), "root": a.root, "learner": learner}
     return build_settings(Sc2RunConfig, values)
