@@ -342,6 +342,10 @@ BAD_RUN_VALUES = [
     ("max_waiting", -3, "at least 0 (or none)"),
     ("max_game_steps", 0, "at least 1 (or none)"),
     ("spare_actor", "yes", "true or false"),
+    ("engine", "dask", "one of local, ray"),
+    ("address", "", "a non-empty text (or none)"),
+    ("game_cpus", 0.0, "greater than 0"),
+    ("game_resource", "", "a non-empty text (or none)"),
     ("learner", {"gamma": 0.9}, "LearnerSettings"),
 ]
 

@@ -15,8 +15,10 @@ has room. The games reach the root only through one actor pinned to this machine
 - the game budget (``--games``), the backpressure (``--max-waiting``, counted on the
   learner's ``buffer/`` across the cluster) and the games' reports go through it too.
 
-No Ray object is ever the only copy of a game: a game is an episode once the hub has
-stored it, and only then does its report say so. A game actor that dies (its machine
+No Ray object is ever the only copy of a game the hub confirmed: it is an episode in
+``buffer/`` before the hub answers (``logs/received.log`` has a line for it). A game's
+report (what the run counts and prints) travels with the game's next round trip, beside
+its send, as a local game's report goes beside its write. A game actor that dies (its machine
 lost) is restarted by Ray where the cluster has room (``max_restarts=-1``); the game it
 was playing is lost (it was never an episode). The learner runs outside Ray, so a dying
 game machine never disturbs it. Losing this machine's Ray node (the hub) stops the run
