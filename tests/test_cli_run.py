@@ -855,12 +855,12 @@ def test_a_ray_setting_without_the_ray_engine_is_refused(tmp_path, flags, messag
     ("flags", "message"),
     [
         (
-            ["--game", "sc2", "--engine", "ray"],
-            "--engine is not a setting of --game sc2; leave it out",
+            ["--game", "sc2", "--minutes", "5"],
+            "--minutes is not a setting of --game sc2; leave it out",
         ),
         (
-            ["--game", "sc2", "--env", "Acrobot-v1", "--actors", "2"],
-            "--env, --actors are not settings of --game sc2; leave them out",
+            ["--game", "sc2", "--env", "Acrobot-v1", "--max-waiting", "2"],
+            "--env, --max-waiting are not settings of --game sc2; leave them out",
         ),
         (["--map", "AcropolisLE"], "--map is for --game sc2 only; add --game sc2 or leave it out"),
         (
@@ -905,13 +905,17 @@ def test_the_starcraft_flags_are_the_sc2_run_settings():
 
 
 def test_the_settings_a_starcraft_run_shares_with_a_run_are_declared_once():
-    """One flag each (``--root``, ``--games``, ``--seed``): one help text, one range."""
+    """One flag each (``--root``, ``--games``, ``--seed``, ``--actors`` and the engine's):
+    one help text, one range."""
     from bgtrain.integrations.sc2.settings import Sc2RunConfig
     from bgtrain.runner.settings import SHARED, RunConfig
 
     run_fields = {f.name: f for f in dataclasses.fields(RunConfig)}
     sc2_fields = {f.name: f for f in dataclasses.fields(Sc2RunConfig)}
-    assert SHARED == ("root", "games", "seed")
+    assert SHARED == (
+        *("root", "games", "seed", "actors"),
+        *("engine", "address", "game_cpus", "game_resource"),
+    )
     for name in SHARED:
         run_field, sc2_field = run_fields[name], sc2_fields[name]
         assert sc2_field.default == run_field.default, name

@@ -9,6 +9,7 @@ run (``.ci/run`` installs the ``ray`` extra).
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -21,6 +22,7 @@ from bgtrain.learn.settings import LearnerSettings
 from bgtrain.monitor.snapshot import Watcher
 from bgtrain.runner.actor import ActorConfig
 from bgtrain.runner.session import Run, RunConfig
+from bgtrain.store.episode import load_episode
 from bgtrain.store.models import ModelStore
 from bgtrain.store.root import TrainingRoot
 from bgtrain.store.spool import is_episode_name
@@ -250,3 +252,43 @@ def test_engine_ray_without_ray_says_what_to_install(tmp_path):
         '(or pip install "bgtrain[ray]"), then run again'
     ]
     assert not root.exists()  # nothing started, nothing written
+
+
+def test_starcraft_games_play_on_the_game_machine_and_feed_the_learner(cluster, tmp_path):
+    """``--game sc2 --engine ray``: the bot plays (real recorded game states, through
+    burnysc2's hooks, without the game binary) in the cluster's game processes; its
+    episodes reach the root through the writer."""
+    pytest.importorskip("sc2")  # the dev extra has burnysc2: CI runs this
+    from bgtrain.integrations.sc2.game import run_sc2
+    from bgtrain.integrations.sc2.settings import Sc2RunConfig
+    from tests.test_sc2 import RecordedGames
+
+    root = TrainingRoot(tmp_path / "root")
+    config = Sc2RunConfig(
+        root=root.path,
+        bot="bgtrain.integrations.sc2.zerg_bot:ZergBot",
+        games=4,
+        map="AbyssalReefLE",
+        difficulty="Easy",
+        race="Terran",
+        engine="ray",
+        address=cluster.address,
+        game_resource=GAMES,
+        actors=2,
+        learner=LearnerSettings(n_epochs=1, verbose=False, seed=1),
+    )
+    lines: list[str] = []
+
+    assert run_sc2(config, lines.append, games=RecordedGames()) == 0
+
+    completed = [line for line in lines if line.startswith("[GAME #")]
+    assert [line.split(" (")[0] for line in completed] == [
+        f"[GAME #{n}] COMPLETED" for n in (1, 2, 3, 4)
+    ]
+    host = socket.gethostname().split(".")[0]
+    assert all(f" on {host} (node " in line for line in completed), completed
+    assert all(line.endswith(": Victory") for line in completed)
+    names = [p.name for p in episode_files(root)]
+    assert len(names) == 4 and all(name.endswith("_Victory.npz") for name in names)
+    assert sorted(confirmed_names(root)) == sorted(names)
+    assert all(load_episode(p).meta["env"] == "sc2" for p in episode_files(root))

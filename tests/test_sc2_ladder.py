@@ -492,3 +492,16 @@ def test_the_ladder_example_without_ladder_or_game_says_what_to_do(
     err = capsys.readouterr().err
     assert err.startswith("error: StarCraft II is not installed") and "SC2PATH" in err
     assert not (REPO / "examples" / "data").exists()  # nothing played, nothing written
+
+
+def test_the_ladder_learner_refuses_a_data_folder_that_is_not_there(tmp_path, capsys):
+    from bgtrain.integrations.sc2.ladder import learner_main
+
+    missing = tmp_path / "no_such_data"
+    with pytest.raises(SystemExit) as exit_:
+        learner_main([str(missing)])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"python -m bgtrain.integrations.sc2.ladder learn: error: no data folder at {missing}"
+    )
+    assert not missing.exists()  # a mistyped folder does not become a new, empty root

@@ -96,6 +96,12 @@ class ActorConfig:
     pacing_poll_s: float = PACING_POLL_S
     spare_poll_s: float = SPARE_POLL_S
 
+    #: The game loop a cluster's engine runs, ``package.module:function`` with
+    #: :func:`run_games`'s arguments (none: :func:`run_games`, Gymnasium games), and what
+    #: that loop needs beside this config (StarCraft II: its run's settings).
+    loop: str | None = None
+    options: Any = None
+
     @property
     def actor_name(self) -> str:
         return self.actor_tag or f"a{self.actor_id}"

@@ -33,13 +33,13 @@ from bgtrain.learn.settings import LearnerSettings
 from bgtrain.runner.actor import ActorConfig, Report
 from bgtrain.runner.fleet import LocalFleet
 from bgtrain.runner.learner_process import LearnerProcess
-from bgtrain.runner.settings import RunConfig
 from bgtrain.store.fs import remove_writer_temps
 from bgtrain.store.root import TrainingRoot
 
 __all__ = [
     "INTERRUPTED_EXIT_CODE",
     "Engine",
+    "EngineSettings",
     "Interrupts",
     "LocalEngine",
     "engine_for",
@@ -152,7 +152,17 @@ class LocalEngine:
             remove_writer_temps(TrainingRoot(root).buffer, lambda pid, _: pid in pids)
 
 
-def engine_for(config: RunConfig) -> Engine:
+class EngineSettings(Protocol):
+    """The settings that choose an engine: a :class:`~bgtrain.runner.settings.RunConfig`'s,
+    or a StarCraft II run's."""
+
+    engine: str
+    address: str | None
+    game_cpus: float
+    game_resource: str | None
+
+
+def engine_for(config: EngineSettings) -> Engine:
     """The engine ``config.engine`` names (``bgtrain run --engine``): local, or ray with
     the config's ``address``, ``game_cpus`` and ``game_resource``.
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib
 import logging
 import os
 import socket
@@ -105,6 +106,12 @@ def import_ray() -> Any:
     except ImportError:
         raise BgtrainError(RAY_MISSING) from None
     return ray
+
+
+def _imported(spec: str) -> Any:
+    """``package.module:name``, imported."""
+    module, _, name = spec.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def writer_name(pid: int | None = None) -> str:
@@ -373,8 +380,9 @@ class GameActor:
 
     def run(self) -> None:
         root = self._root
+        loop = run_games if self._config.loop is None else _imported(self._config.loop)
         try:
-            run_games(self._config, self._stop, root, root, root)
+            loop(self._config, self._stop, root, root, root)
         finally:
             root.flush()
 

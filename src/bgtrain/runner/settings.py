@@ -47,6 +47,35 @@ SHARED_SETTINGS: dict[str, tuple[Any, str, Allowed | None]] = {
     "root": (DEFAULT_ROOT, "the training root: games, models and logs", None),
     "games": (None, "stop after this many games (none: no limit)", at_least(1)),
     "seed": (None, "seed of the games and of the network (none: random)", SEED_RANGE),
+    "actors": (
+        None,
+        "game processes (none: the cores minus one, for the learner; StarCraft II: one, "
+        "more only with --engine ray)",
+        at_least(1),
+    ),
+    "engine": (
+        "local",
+        "where the games run: local (processes on this machine) or ray (a Ray cluster, "
+        "the learner staying here; needs the [ray] extra)",
+        one_of("local", "ray"),
+    ),
+    "address": (
+        None,
+        "--engine ray: the cluster to join (auto: the one `ray start` runs on this machine, "
+        "or HOST:PORT; none: a Ray instance of the run's own, on this machine)",
+        non_empty(),
+    ),
+    "game_cpus": (
+        1.0,
+        "--engine ray: CPUs each game process takes on its machine",
+        greater_than(0),
+    ),
+    "game_resource": (
+        None,
+        "--engine ray: a custom Ray resource each game process needs one of, to keep games "
+        "on the machines that have it (e.g. sc2, given by ray start --resources)",
+        non_empty(),
+    ),
 }
 #: Their names: the settings tables and flags of a game other than Gymnasium leave them out.
 SHARED = tuple(SHARED_SETTINGS)
@@ -57,6 +86,22 @@ def shared_setting(name: str) -> Any:
     :data:`SHARED_SETTINGS`): each settings class needs a field object of its own."""
     default, help_text, allowed = SHARED_SETTINGS[name]
     return setting(default, help_text, allowed)
+
+
+def check_engine_settings(config: Any) -> None:
+    """The Ray engine's own settings need ``engine = "ray"``: without it they would be
+    ignored without a word.
+
+    Raises:
+        SettingsError: which settings, and what to add.
+    """
+    ray_only = {"address": config.address, "game_resource": config.game_resource}
+    given = [name for name, value in ray_only.items() if value is not None]
+    if config.engine != "ray" and given:
+        raise SettingsError(
+            f"{' and '.join(given)} set the Ray engine's games: add --engine ray "
+            '(or engine = "ray" in [run])'
+        )
 
 
 def seeded(learner: LearnerSettings, seed: int | None) -> LearnerSettings:
@@ -78,9 +123,7 @@ class RunConfig:
     env: str = setting(
         DEFAULT_ENV, "Gymnasium id, or package.module:factory for your own game", non_empty()
     )
-    actors: int | None = setting(
-        None, "game processes (none: the cores minus one, for the learner)", at_least(1)
-    )
+    actors: int | None = shared_setting("actors")
     root: Path = shared_setting("root")  # noqa: RUF009 (a dataclasses.field)
     games: int | None = shared_setting("games")
     minutes: float | None = setting(
@@ -117,39 +160,16 @@ class RunConfig:
         "one game process more, playing only while the learner idles with nothing to train "
         "on (a slow game): every core busy, and a fast game's learner keeps its core",
     )
-    engine: str = setting(
-        "local",
-        "where the games run: local (processes on this machine) or ray (a Ray cluster, "
-        "the learner staying here; needs the [ray] extra)",
-        one_of("local", "ray"),
-    )
-    address: str | None = setting(
-        None,
-        "--engine ray: the cluster to join (auto: the one `ray start` runs on this machine, "
-        "or HOST:PORT; none: a Ray instance of the run's own, on this machine)",
-        non_empty(),
-    )
-    game_cpus: float = setting(
-        1.0, "--engine ray: CPUs each game process takes on its machine", greater_than(0)
-    )
-    game_resource: str | None = setting(
-        None,
-        "--engine ray: a custom Ray resource each game process needs one of, to keep games "
-        "on the machines that have it (e.g. sc2, given by ray start --resources)",
-        non_empty(),
-    )
+    engine: str = shared_setting("engine")
+    address: str | None = shared_setting("address")
+    game_cpus: float = shared_setting("game_cpus")
+    game_resource: str | None = shared_setting("game_resource")
     #: The learner's settings (flags of their own, the ``[learner]`` table).
     learner: LearnerSettings = field(default_factory=LearnerSettings)
 
     def __post_init__(self) -> None:
         check_settings(self)  # every range as declared above: refused before anything starts
-        ray_only = {"address": self.address, "game_resource": self.game_resource}
-        given = [name for name, value in ray_only.items() if value is not None]
-        if self.engine != "ray" and given:
-            raise SettingsError(
-                f"{' and '.join(given)} set the Ray engine's games: add --engine ray "
-                '(or engine = "ray" in [run])'
-            )
+        check_engine_settings(self)
 
     @property
     def waiting_limit(self) -> int | None:

@@ -11,7 +11,7 @@ import enum
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from sc2.bot_ai import BotAI
@@ -67,6 +67,16 @@ UNDECIDED_ENDINGS = {
 }
 #: Why a game is saved as cut short when the bot starts another before it ended.
 UNFINISHED = "a new game started on this bot before this one ended"
+
+
+class GameSummary(NamedTuple):
+    """The last game a bot saved, as a runner reports it."""
+
+    outcome: str
+    terminated: bool
+    steps: int
+    total_reward: float
+    policy_version: int | None
 
 
 class GameNotStartedError(BgtrainError, RuntimeError):
@@ -127,6 +137,10 @@ class LearningBot(BotAI):
         self._last_iteration: int | None = None
         #: The bot left this game at its time limit (burnysc2 may step it once more).
         self._left = False
+        self._game_steps = 0
+        self._game_return = 0.0
+        #: The last game saved (none yet).
+        self.last_game: GameSummary | None = None
 
     # ------------------------------------------------------------------ for bot authors
 
@@ -182,7 +196,18 @@ class LearningBot(BotAI):
         finally:
             self._reset_game()
 
+    def reach_root_through(self, access: RootAccess) -> None:
+        """Save games and load models through ``access`` from now on (a runner's, such as a
+        cluster game's :class:`~bgtrain.runner.ray_engine.RemoteRoot`), whatever the
+        subclass's ``__init__`` takes. Call it before the game starts."""
+        self._recorder.close()
+        self._access = access
+        self._recorder = access.recorder(self._actor, ENV_NAME, compress=False)
+        self._recorder.policy_version = self.policy_version
+        self._recorder_closed = False
+
     def _reset_game(self) -> None:
+        self._game_steps, self._game_return = 0, 0.0
         if self._recorder_closed:
             self._recorder = self._access.recorder(self._actor, ENV_NAME, compress=False)
             self._recorder.policy_version = self.policy_version
@@ -291,6 +316,8 @@ class LearningBot(BotAI):
 
     def _record(self, state: np.ndarray, action: int, reward: float, logp: float) -> None:
         self._recorder.record(state, action, reward, logp)
+        self._game_steps += 1
+        self._game_return += reward
         if self.ladder is not None:
             self.ladder.recorded(state, action, reward, logp)
 
@@ -346,6 +373,10 @@ class LearningBot(BotAI):
         )
         self._recorder_closed = True
         self._recorder.close()  # waits for the write; the next game opens a new recorder
+        if path is not None:
+            self.last_game = GameSummary(
+                outcome, terminated, self._game_steps, self._game_return, self.policy_version
+            )
         if self.ladder is not None:  # after the write: a kill before it keeps the checkpoint
             self.ladder.game_ended(outcome, terminated)
         return path

@@ -22,9 +22,13 @@ from bgtrain.errors import BgtrainError
 
 # Through the package: without burnysc2 it says how to install it (the CLI shows that).
 from bgtrain.integrations.sc2 import LearningBot
+from bgtrain.integrations.sc2.bot import ENV_NAME
+from bgtrain.integrations.sc2.cluster import SC2_GAME_LOOP, ClusterGames
 from bgtrain.integrations.sc2.settings import Sc2RunConfig
+from bgtrain.runner.actor import ActorConfig
 from bgtrain.runner.console import STATISTICS_EVERY_GAMES, Console, learner_started_lines
-from bgtrain.runner.engine import Engine, Interrupts, LocalEngine, interrupts
+from bgtrain.runner.engine import Engine, Interrupts, engine_for, interrupts
+from bgtrain.runner.session import actor_seed
 from bgtrain.runner.settings import seeded
 from bgtrain.store.counters import read_counters
 from bgtrain.store.models import ModelStore
@@ -155,7 +159,7 @@ def run_sc2(
     """Play games one after another while the learner trains; returns an exit code.
 
     ``console`` receives the run's lines (default: this module's logger, at INFO);
-    ``engine`` runs the learner (default: :class:`LocalEngine`); ``games`` plays each
+    ``engine`` runs the learner (default: the one ``config.engine`` names); ``games`` plays each
     game (default: :class:`BurnySc2`).
 
     Raises:
@@ -164,7 +168,7 @@ def run_sc2(
             message), or :data:`MAX_FAILURES_IN_A_ROW` games failed in a row.
     """
     return _Sc2Run(
-        config, console or logger.info, engine or LocalEngine(), games or BurnySc2()
+        config, console or logger.info, engine or engine_for(config), games or BurnySc2()
     ).run()
 
 
@@ -181,6 +185,8 @@ class _Sc2Run:
         self._failures = 0
 
     def run(self) -> int:
+        if self.config.engine == "ray":
+            return self._run_on_cluster()
         self.games.check()  # before anything starts
         bot_class = load_bot_class(self.config.bot)
         self.root.ensure()
@@ -195,6 +201,40 @@ class _Sc2Run:
             finally:
                 signals.raise_first = False  # a first interrupt now must not cut the stop
                 self.engine.stop()
+        return 0
+
+    def _run_on_cluster(self) -> int:
+        """The games on a Ray cluster's machines (:mod:`bgtrain.integrations.sc2.cluster`):
+        the game and the bot are checked there, by each game process."""
+        c = self.config
+        self.root.ensure()
+        self.engine.start_learner(self.root.path, seeded(c.learner, c.seed), self.console)
+        for line in learner_started_lines(self.root):
+            self.console(line)
+        games = ClusterGames(self.root, self.engine, self.console)
+        spec = f"{type(self.games).__module__}:{type(self.games).__qualname__}"
+        configs = [
+            ActorConfig(
+                self.root.path,
+                ENV_NAME,
+                i,
+                seed=actor_seed(c.seed, i),
+                loop=SC2_GAME_LOOP,
+                options=(c, spec),
+            )
+            for i in range(c.actors or 1)
+        ]
+        with interrupts(self.engine, self.console) as signals:
+            try:
+                games.start(configs, c.games)
+                games.follow(signals)
+            finally:
+                self.engine.stop()
+        games.account(self.engine.reports(0))
+        if games.error is not None:
+            raise BgtrainError(games.error)
+        if signals.count:
+            self.console("\n[STOP] Training stopped by user.")
         return 0
 
     def _play_all(self, bot_class: type[LearningBot], signals: Interrupts) -> None:

@@ -64,6 +64,8 @@ OPPONENTS_NAME = "opponents.json"
 SUMMARY_NAME = "summary.json"
 IN_PROGRESS_DIR = "in_progress"
 LEARNER_LOG_NAME = "ladder_learner.log"
+#: The learner's entry point (``__name__`` is ``__main__`` when it runs as one).
+LEARNER_MODULE = "bgtrain.integrations.sc2.ladder"
 #: The key of games whose opponent the ladder did not name (a local game).
 UNKNOWN_OPPONENT = "unknown"
 #: The reason a checkpoint carries: it is only ever read when the game never ended.
@@ -368,7 +370,7 @@ class LadderLearner:
         return [
             sys.executable,
             "-m",
-            __name__,
+            LEARNER_MODULE,
             "learn",
             str(self.root.path),
             "--nice",
@@ -427,11 +429,13 @@ def lower_priority(nice: int) -> None:
 
 def learner_main(argv: list[str] | None = None) -> int:
     """The learner's process: lower priority, one torch thread, train, publish, exit."""
-    parser = argparse.ArgumentParser(prog=f"python -m {__name__} learn")
+    parser = argparse.ArgumentParser(prog=f"python -m {LEARNER_MODULE} learn")
     parser.add_argument("root", type=Path)
     parser.add_argument("--nice", type=int, default=10)
     parser.add_argument("--history-size", type=int, default=3)
     args = parser.parse_args(argv)
+    if not args.root.is_dir():  # a mistyped folder must not become a new, empty root
+        parser.error(f"no data folder at {args.root}")
     lower_priority(args.nice)
     from bgtrain.cli.learn import LearnConfig, run  # torch: in this process only
     from bgtrain.learn.settings import LearnerSettings
@@ -583,5 +587,5 @@ def run_ladder_game(player: Any, args: LadderArguments) -> Any:
 
 if __name__ == "__main__":
     if sys.argv[1:2] != ["learn"]:
-        sys.exit(f"usage: python -m {__name__} learn DATA_DIR [--nice N] [--history-size N]")
+        sys.exit(f"usage: python -m {LEARNER_MODULE} learn DATA_DIR [--nice N] [--history-size N]")
     sys.exit(learner_main(sys.argv[2:]))

@@ -20,8 +20,9 @@ from bgtrain.common.settings import (
     one_of,
     setting,
 )
+from bgtrain.errors import SettingsError
 from bgtrain.learn.settings import LearnerSettings
-from bgtrain.runner.settings import NESTED, SHARED, shared_setting
+from bgtrain.runner.settings import NESTED, SHARED, check_engine_settings, shared_setting
 
 __all__ = [
     "ALL_DIFFICULTIES",
@@ -75,11 +76,22 @@ class Sc2RunConfig:
     )
     #: Here the games' seed picks the maps and difficulties not given.
     seed: int | None = shared_setting("seed")
+    engine: str = shared_setting("engine")
+    address: str | None = shared_setting("address")
+    game_cpus: float = shared_setting("game_cpus")
+    game_resource: str | None = shared_setting("game_resource")
+    actors: int | None = shared_setting("actors")
     #: The learner's settings (flags of their own, the ``[learner]`` table).
     learner: LearnerSettings = field(default_factory=LearnerSettings)
 
     def __post_init__(self) -> None:
         check_settings(self)
+        check_engine_settings(self)
+        if self.engine != "ray" and (self.actors or 1) > 1:
+            raise SettingsError(
+                f"actors {self.actors}: StarCraft II plays one game at a time on this "
+                "machine; add --engine ray to play more at once on a Ray cluster"
+            )
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,174 @@
+"""``bgtrain run --game sc2 --engine ray``: StarCraft II games on a Ray cluster.
+
+Each game process of the cluster (:class:`bgtrain.runner.ray_engine.GameActor`) runs
+:func:`run_sc2_games` instead of the Gymnasium loop: game after game of the run's bot
+against the built-in AI, its episodes sent to the learner's machine and its models
+pulled from it through the engine's :class:`~bgtrain.game.root_access.RootAccess`
+(:meth:`LearningBot.reach_root_through`). The run itself, on the learner's machine,
+follows their reports (:class:`ClusterGames`). The game machines need StarCraft II and
+burnysc2, not torch.
+
+A game machine lost mid-game loses that game (never an episode). A clean stop lets each
+game in progress play to its end for up to the engine's stop timeout, then ends it
+unsaved: a burnysc2 game cannot be cut short from outside.
+"""
+
+from __future__ import annotations
+
+import importlib
+import random
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from bgtrain.errors import BgtrainError
+from bgtrain.game.root_access import RootAccess
+from bgtrain.runner.actor import (
+    ActorConfig,
+    GameProcessError,
+    GameReport,
+    GameSlots,
+    Report,
+    ReportSink,
+    StopFlag,
+)
+from bgtrain.runner.console import Console
+from bgtrain.runner.engine import Engine, Interrupts
+from bgtrain.store.events import GameEvent, append_event, now_iso
+from bgtrain.store.models import ModelStore
+from bgtrain.store.root import TrainingRoot
+
+__all__ = ["SC2_GAME_LOOP", "ClusterGames", "run_sc2_games"]
+
+#: The loop a cluster's game process runs for StarCraft II (ActorConfig.loop).
+SC2_GAME_LOOP = "bgtrain.integrations.sc2.cluster:run_sc2_games"
+#: The run waits this long for reports before it looks at the rest.
+REPORT_WAIT_S = 0.5
+
+
+def _games_class(spec: str) -> Any:
+    module, _, name = spec.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def run_sc2_games(
+    config: ActorConfig,
+    stop: StopFlag,
+    slots: GameSlots,
+    report: ReportSink,
+    access: RootAccess | None = None,
+) -> None:
+    """Play StarCraft II games until ``stop`` or no slot is left (``config.options``: the
+    run's :class:`~bgtrain.integrations.sc2.settings.Sc2RunConfig` and the
+    ``module:Class`` of its :class:`~bgtrain.integrations.sc2.game.Sc2Games`). A game
+    machine without the game, or a bot that cannot be loaded, stops the run with one
+    :class:`GameProcessError` line; a failed game is survived unless
+    ``MAX_FAILURES_IN_A_ROW`` fail in a row."""
+    from bgtrain.integrations.sc2.game import (
+        DIFFICULTIES,
+        LADDER_MAPS,
+        MAX_FAILURES_IN_A_ROW,
+        load_bot_class,
+    )
+
+    settings, games_spec = config.options
+    try:
+        games = _games_class(games_spec)()
+        games.check()
+        bot_class = load_bot_class(settings.bot)
+    except (BgtrainError, ImportError) as exc:
+        report.put(GameProcessError(config.actor_id, str(exc)))
+        return
+    rng = random.Random(config.seed)
+    failures = 0
+    while not stop.is_set() and slots.take():
+        map_name = settings.map or rng.choice(LADDER_MAPS)
+        difficulty = settings.difficulty or rng.choice(DIFFICULTIES)
+        bot = bot_class(settings.root)
+        bot.max_game_minutes = settings.max_game_minutes
+        if access is not None:
+            bot.reach_root_through(access)
+        try:
+            games.play(bot, map_name, settings.race, difficulty)
+            failures = 0
+        except Exception as exc:  # the seed lost whole runs to such errors: keep going
+            bot.abandon_game(f"the game failed: {exc}")
+            failures += 1
+            if failures >= MAX_FAILURES_IN_A_ROW:
+                report.put(
+                    GameProcessError(
+                        config.actor_id,
+                        f"{failures} games in a row failed on this game machine (last: "
+                        f"{exc}); check its game install and that the map {map_name!r} is "
+                        "in its Maps folder",
+                    )
+                )
+                return
+        finally:
+            bot.abandon_game("the game was left before its end")
+        game = bot.last_game
+        if game is not None:
+            report.put(
+                GameReport(
+                    config.actor_id,
+                    game.total_reward,
+                    game.steps,
+                    game.policy_version,
+                    game.outcome,
+                    game.terminated,
+                    time.time(),
+                )
+            )
+
+
+class ClusterGames:
+    """The run's side: start the cluster's game processes, then say each game as it is
+    reported, with the seed's ``[GAME #N] COMPLETED`` line, until the budget is spent,
+    the games or the learner stop, or an interrupt."""
+
+    def __init__(self, root: TrainingRoot, engine: Engine, console: Console) -> None:
+        self.root = root
+        self.engine = engine
+        self.console = console
+        self.played = 0
+        self.error: str | None = None
+
+    def start(self, configs: Sequence[ActorConfig], max_games: int | None) -> None:
+        self.engine.start_games(configs, max_games)
+
+    def follow(self, signals: Interrupts) -> None:
+        while not signals.count and self.error is None:
+            self.account(self.engine.reports(REPORT_WAIT_S))
+            if not self.engine.games_alive() or not self.engine.learner_alive():
+                break
+        self.account(self.engine.reports(0))
+
+    def account(self, reports: list[Report]) -> None:
+        for report in reports:
+            if isinstance(report, GameProcessError):
+                self.console(f"[ERROR] {report.message}")
+                self.error = self.error or report.message
+            elif isinstance(report, GameReport):
+                self._played(report)
+            else:
+                self.console(f"[ERROR] Game {report.name} was not saved: {report.reason}")
+
+    def _played(self, report: GameReport) -> None:
+        self.played += 1
+        version = ModelStore(self.root).latest_version() or 0
+        where = f" on {report.machine}" if report.machine else ""
+        self.console(f"[GAME #{self.played}] COMPLETED (model v{version}){where}: {report.outcome}")
+        append_event(
+            self.root,
+            GameEvent(
+                time=now_iso(),
+                t=report.finished_at,
+                actor=report.actor_id,
+                return_=report.total_reward,
+                length=report.length,
+                outcome=report.outcome,
+                policy_version=report.policy_version,
+                terminated=report.terminated,
+                machine=report.machine or None,
+            ),
+        )
