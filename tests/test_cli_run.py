@@ -912,10 +912,10 @@ def test_the_settings_a_starcraft_run_shares_with_a_run_are_declared_once():
 
     run_fields = {f.name: f for f in dataclasses.fields(RunConfig)}
     sc2_fields = {f.name: f for f in dataclasses.fields(Sc2RunConfig)}
-    assert SHARED == (
+    assert list(SHARED) == [
         *("root", "games", "seed", "actors"),
         *("engine", "address", "game_cpus", "game_resource"),
-    )
+    ]
     for name in SHARED:
         run_field, sc2_field = run_fields[name], sc2_fields[name]
         assert sc2_field.default == run_field.default, name
