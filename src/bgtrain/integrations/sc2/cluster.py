@@ -88,37 +88,45 @@ def run_sc2_games(
         bot.max_game_minutes = settings.max_game_minutes
         if access is not None:
             bot.reach_root_through(access)
-        try:
-            games.play(bot, map_name, settings.race, difficulty)
-            failures = 0
-        except Exception as exc:  # the seed lost whole runs to such errors: keep going
-            bot.abandon_game(f"the game failed: {exc}")
-            failures += 1
-            if failures >= MAX_FAILURES_IN_A_ROW:
-                report.put(
-                    GameProcessError(
-                        config.actor_id,
-                        f"{failures} games in a row failed on this game machine (last: "
-                        f"{exc}); check its game install and that the map {map_name!r} is "
-                        "in its Maps folder",
-                    )
-                )
-                return
-        finally:
-            bot.abandon_game("the game was left before its end")
-        game = bot.last_game
-        if game is not None:
+        failed = _play(games, bot, map_name, settings.race, difficulty)
+        failures = failures + 1 if failed is not None else 0
+        if failures >= MAX_FAILURES_IN_A_ROW:
             report.put(
-                GameReport(
+                GameProcessError(
                     config.actor_id,
-                    game.total_reward,
-                    game.steps,
-                    game.policy_version,
-                    game.outcome,
-                    game.terminated,
-                    time.time(),
+                    f"{failures} games in a row failed on this game machine (last: "
+                    f"{failed}); check its game install and that the map {map_name!r} is "
+                    "in its Maps folder",
                 )
             )
+            return
+        if bot.last_game is not None:
+            report.put(_report_of(config.actor_id, bot.last_game))
+
+
+def _play(games: Any, bot: Any, map_name: str, race: str, difficulty: str) -> Exception | None:
+    """One game to its end; a game that failed is saved as cut short and its error
+    returned (the seed lost whole runs to such errors: the next game starts)."""
+    try:
+        games.play(bot, map_name, race, difficulty)
+        return None
+    except Exception as exc:
+        bot.abandon_game(f"the game failed: {exc}")
+        return exc
+    finally:
+        bot.abandon_game("the game was left before its end")
+
+
+def _report_of(actor_id: int, game: Any) -> GameReport:
+    return GameReport(
+        actor_id,
+        game.total_reward,
+        game.steps,
+        game.policy_version,
+        game.outcome,
+        game.terminated,
+        time.time(),
+    )
 
 
 class ClusterGames:
