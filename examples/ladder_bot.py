@@ -61,7 +61,11 @@ def main(argv: list[str] | None = None) -> int:
     player = make_bot()
     try:
         if args.on_ladder:
-            result = run_ladder_game(player, args)
+            try:
+                result = run_ladder_game(player, args)
+            except OSError as exc:  # aiohttp's connection errors are OSErrors
+                print(f"error: could not join the ladder's game: {exc}", file=sys.stderr)
+                return 1
             print(f"{result} against opponent {args.OpponentId}")
         else:
             from bgtrain.integrations.sc2.game import StarCraftNotFoundError, find_starcraft

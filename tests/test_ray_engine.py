@@ -292,3 +292,6 @@ def test_starcraft_games_play_on_the_game_machine_and_feed_the_learner(cluster, 
     assert len(names) == 4 and all(name.endswith("_Victory.npz") for name in names)
     assert sorted(confirmed_names(root)) == sorted(names)
     assert all(load_episode(p).meta["env"] == "sc2" for p in episode_files(root))
+    learning = Watcher(root.path).take().learning
+    assert learning is not None and learning.engine == "ray"
+    assert sum(n for _, n in learning.games_by_machine) == 4

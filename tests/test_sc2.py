@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
+import logging
 import lzma
 import math
 import multiprocessing
@@ -478,11 +479,16 @@ def test_a_crashed_game_is_saved_as_cut_short_once(tmp_path: Path) -> None:
     assert "Victory" not in path.name and "Defeat" not in path.name
 
 
-def test_a_game_that_failed_before_its_first_step_saves_nothing(tmp_path: Path) -> None:
+def test_a_game_that_failed_before_its_first_step_saves_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     bot = LearningBot(tmp_path / "root")  # run_game failed: no game state ever arrived
 
-    assert bot.abandon_game("the game failed: no map") is None
+    with caplog.at_level(logging.INFO):
+        assert bot.abandon_game("the game failed: no map") is None
     assert not list(tmp_path.rglob("*.npz"))
+    # Nothing to save, and nothing said (a user saw two lines about a game never played).
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
 # --------------------------------------------------------------------------- one bot, many games

@@ -11,6 +11,7 @@ import importlib.util
 import json
 import math
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -491,6 +492,21 @@ def test_the_ladder_example_without_ladder_or_game_says_what_to_do(
 
     err = capsys.readouterr().err
     assert err.startswith("error: StarCraft II is not installed") and "SC2PATH" in err
+    assert not (REPO / "examples" / "data").exists()  # nothing played, nothing written
+
+
+def test_the_ladder_example_says_in_one_line_when_the_ladders_game_is_not_there(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    argv = ["--GamePort", str(port), "--StartPort", str(port), "--LadderServer", "127.0.0.1"]
+
+    assert load_example().main([*argv, "--OpponentId", "abc"]) == 1
+
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("error: could not join the ladder's game: "), err
     assert not (REPO / "examples" / "data").exists()  # nothing played, nothing written
 
 

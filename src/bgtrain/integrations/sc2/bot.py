@@ -342,6 +342,8 @@ class LearningBot(BotAI):
         if self._ended:
             return None
         self._ended = True
+        if self._pending is None and not self._recorder.steps:
+            return None  # no decision of this game: nothing to save, nothing to say
         logger.warning("saving the game as cut short: %s", reason)
         return self._finish("Tie", 0.0, terminated=False, reason=reason)
 

@@ -34,7 +34,7 @@ from bgtrain.runner.actor import (
 )
 from bgtrain.runner.console import Console
 from bgtrain.runner.engine import Engine, Interrupts
-from bgtrain.store.events import GameEvent, append_event, now_iso
+from bgtrain.store.events import GameEvent, RunEvent, append_event, now_iso
 from bgtrain.store.models import ModelStore
 from bgtrain.store.root import TrainingRoot
 
@@ -141,7 +141,16 @@ class ClusterGames:
         self.played = 0
         self.error: str | None = None
 
-    def start(self, configs: Sequence[ActorConfig], max_games: int | None) -> None:
+    def start(
+        self, configs: Sequence[ActorConfig], max_games: int | None, address: str | None
+    ) -> None:
+        """Start the games, the run's start first in metrics.jsonl (the monitor shows
+        its engine)."""
+        start = RunEvent(
+            t=time.time(), time=now_iso(), env="sc2", engine="ray", address=address,
+            actors=len(configs),
+        )  # fmt: skip
+        append_event(self.root, start)
         self.engine.start_games(configs, max_games)
 
     def follow(self, signals: Interrupts) -> None:

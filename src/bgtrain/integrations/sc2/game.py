@@ -226,7 +226,7 @@ class _Sc2Run:
         ]
         with interrupts(self.engine, self.console) as signals:
             try:
-                games.start(configs, c.games)
+                games.start(configs, c.games, c.address)
                 games.follow(signals)
             finally:
                 self.engine.stop()

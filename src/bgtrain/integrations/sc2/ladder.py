@@ -561,8 +561,12 @@ async def join_ladder_game(
     from sc2.main import _play_game
     from sc2.protocol import ConnectionAlreadyClosedError
 
+    # aiohttp 3.11 took the close timeout into ClientWSTimeout; older ones take a number.
+    close_after = (
+        aiohttp.ClientWSTimeout(ws_close=120) if hasattr(aiohttp, "ClientWSTimeout") else 120
+    )
     async with aiohttp.ClientSession() as session:
-        ws = await session.ws_connect(f"ws://{host}:{port}/sc2api", timeout=120)
+        ws = await session.ws_connect(f"ws://{host}:{port}/sc2api", timeout=close_after)
         try:
             return await _play_game(player, Client(ws), realtime, portconfig)
         except ConnectionAlreadyClosedError:
