@@ -295,3 +295,26 @@ def test_starcraft_games_play_on_the_game_machine_and_feed_the_learner(cluster, 
     learning = Watcher(root.path).take().learning
     assert learning is not None and learning.engine == "ray"
     assert sum(n for _, n in learning.games_by_machine) == 4
+
+
+def test_a_game_machine_without_starcraft_stops_the_run_with_one_error_line(cluster, tmp_path):
+    pytest.importorskip("sc2")
+    root = tmp_path / "root"
+    argv = bgtrain_argv(
+        *("run", "--game", "sc2", "--engine", "ray", "--address", cluster.address),
+        *("--game-resource", GAMES, "--actors", "2", "--games", "2", "--root", root),
+    )
+    done = subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=cli_env(),  # the game processes look where their machine has the game: not here
+    )
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith(
+        "error: on a game machine: StarCraft II is not installed: no game in "
+    ), done.stderr
+    assert episode_files(TrainingRoot(root)) == []

@@ -76,8 +76,8 @@ def run_sc2_games(
         games = _games_class(games_spec)()
         games.check()
         bot_class = load_bot_class(settings.bot)
-    except (BgtrainError, ImportError) as exc:
-        report.put(GameProcessError(config.actor_id, str(exc)))
+    except (BgtrainError, ImportError) as exc:  # the game, burnysc2 or the bot is missing
+        report.put(GameProcessError(config.actor_id, f"on a game machine: {exc}"))
         return
     rng = random.Random(config.seed)
     failures = 0
@@ -154,16 +154,19 @@ class ClusterGames:
         self.engine.start_games(configs, max_games)
 
     def follow(self, signals: Interrupts) -> None:
+        """Until the games end, an error, the learner stops, or an interrupt. The run
+        says :attr:`error` once, as its ``error:`` line."""
         while not signals.count and self.error is None:
             self.account(self.engine.reports(REPORT_WAIT_S))
-            if not self.engine.games_alive() or not self.engine.learner_alive():
+            if not self.engine.games_alive():
                 break
+            if not self.engine.learner_alive():
+                self.error = "the learner stopped (its own error is above)"
         self.account(self.engine.reports(0))
 
     def account(self, reports: list[Report]) -> None:
         for report in reports:
             if isinstance(report, GameProcessError):
-                self.console(f"[ERROR] {report.message}")
                 self.error = self.error or report.message
             elif isinstance(report, GameReport):
                 self._played(report)
