@@ -27,6 +27,21 @@ from bgtrain.store.root import TrainingRoot
 MAX_REFUSED_IN_A_ROW = 10
 
 
+def game_event(report: GameReport) -> GameEvent:
+    """The ``game`` line of metrics.jsonl for a game a game loop reported saved."""
+    return GameEvent(
+        time=now_iso(),
+        t=report.finished_at,
+        actor=report.actor_id,
+        return_=report.total_reward,
+        length=report.length,
+        outcome=report.outcome,
+        policy_version=report.policy_version,
+        terminated=report.terminated,
+        machine=report.machine or None,
+    )
+
+
 @dataclass
 class RunSummary:
     #: Games played: saved, refused or not written (each accounted for below).
@@ -165,19 +180,6 @@ class Accounts:
         self.recent.add(report.total_reward)
         if report.policy_version is not None and s.first_version is None:
             s.first_version = report.policy_version
-        append_event(
-            self.root,
-            GameEvent(
-                time=now_iso(),
-                t=report.finished_at,
-                actor=report.actor_id,
-                return_=report.total_reward,
-                length=report.length,
-                outcome=report.outcome,
-                policy_version=report.policy_version,
-                terminated=report.terminated,
-                machine=report.machine or None,
-            ),
-        )
+        append_event(self.root, game_event(report))
         if self.recent.full:
             s.best_mean_return = max(s.best_mean_return, self.recent.mean)

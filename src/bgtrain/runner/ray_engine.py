@@ -32,19 +32,19 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import importlib
 import logging
 import os
+import re
 import socket
 import tempfile
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from bgtrain.common.imports import imported
 from bgtrain.errors import BgtrainError
 from bgtrain.game.recorder import EpisodeRecorder
 from bgtrain.game.root_access import LocalRoot
@@ -93,8 +93,6 @@ HUB_THREADS = 64
 REMOTE_POLL_S = 0.05
 #: The writer's record, in the root's ``logs/``: a line per game it confirmed.
 RECEIVED_LOG_NAME = "received.log"
-#: How many confirmed episode names the writer remembers (the latest).
-CONFIRMED_KEPT = 10_000
 #: How often the run looks whether a game machine left the cluster.
 NODE_CHECK_S = 2.0
 
@@ -108,23 +106,27 @@ def import_ray() -> Any:
     return ray
 
 
-def _imported(spec: str) -> Any:
-    """``package.module:name``, imported."""
-    module, _, name = spec.partition(":")
-    return getattr(importlib.import_module(module), name)
-
-
 def writer_name(pid: int | None = None) -> str:
     """The Ray name of the root's writer of the run in process ``pid`` (default: this
     one): ``ray list actors`` shows it."""
     return f"bgtrain-writer-{os.getpid() if pid is None else pid}"
 
 
+#: A game machine's name in reports: its host and its Ray node's id (first 8 digits).
+MACHINE = re.compile(r"^(?P<host>.*) \(node (?P<node>[0-9a-f]+)\)$")
+
+
 def this_machine(ray: Any) -> str:
     """``host (node 1a2b3c4d)``: the host name, and the Ray node (several nodes may share
-    a host, as in a test cluster)."""
+    a host, as in a test cluster). :func:`node_of` reads it back."""
     node = ray.get_runtime_context().get_node_id()
     return f"{socket.gethostname().split('.')[0]} (node {node[:8]})"
+
+
+def node_of(machine: str) -> str | None:
+    """The node id in a machine name of :func:`this_machine` (``None``: not one)."""
+    match = MACHINE.match(machine)
+    return match["node"] if match else None
 
 
 # ---------------------------------------------------------------------- learner's side
@@ -147,9 +149,6 @@ class RootHub:
         self._lock = threading.Lock()
         self._reports: list[Report] = []
         self._arrived = threading.Condition(self._lock)
-        #: The names it confirmed (stored, or found stored), the latest few thousand:
-        #: the run's record of them, bounded so that a run of days does not grow.
-        self._confirmed: deque[str] = deque(maxlen=CONFIRMED_KEPT)
 
     def latest_version(self) -> int | None:
         return self._root.latest_version()
@@ -170,15 +169,9 @@ class RootHub:
             line = f"{name} sent again by {machine}: kept once, as {where}"
         else:
             line = f"{name} stored from {machine} ({len(data)} bytes)"
-        with self._lock:
-            with open(self._received_log, "a", encoding="utf-8") as log:
-                log.write(f"{datetime.now().isoformat(timespec='milliseconds')} {line}\n")
-            self._confirmed.append(name)
+        with self._lock, open(self._received_log, "a", encoding="utf-8") as log:
+            log.write(f"{datetime.now().isoformat(timespec='milliseconds')} {line}\n")
         return str(received.path)
-
-    def confirmed(self) -> list[str]:
-        with self._lock:
-            return list(self._confirmed)
 
     def waiting(self) -> int:
         return self._root.waiting()
@@ -380,7 +373,7 @@ class GameActor:
 
     def run(self) -> None:
         root = self._root
-        loop = run_games if self._config.loop is None else _imported(self._config.loop)
+        loop = run_games if self._config.loop is None else imported(self._config.loop)
         try:
             loop(self._config, self._stop, root, root, root)
         finally:
@@ -438,9 +431,6 @@ class RayEngine:
         self._lost_nodes: set[str] = set()
         self._next_node_check = 0.0
         self._connected_here = False
-        #: The episode names the root's writer confirmed (the latest
-        #: :data:`CONFIRMED_KEPT`), known once the games have stopped.
-        self.confirmed_names: list[str] = []
 
     # -------------------------------------------------------------- learner
 
@@ -554,8 +544,8 @@ class RayEngine:
 
     def _remember_machines(self, reports: list[Report]) -> None:
         for report in reports:
-            if isinstance(report, GameReport) and "(node " in report.machine:
-                node = report.machine.rsplit("(node ", 1)[1].rstrip(")")
+            node = node_of(report.machine) if isinstance(report, GameReport) else None
+            if node is not None:
                 self._machines[node] = report.machine
 
     def _check_nodes(self) -> None:
@@ -602,9 +592,6 @@ class RayEngine:
             ray.kill(actor, no_restart=True)
         self._late += self._drain(0)
         self._actors = self._runs = []
-        if self._hub is not None:  # None: lost, as its error report said
-            with contextlib.suppress(ray.exceptions.RayError):
-                self.confirmed_names = ray.get(self._hub.confirmed.remote())
 
     def _drain(self, timeout: float) -> list[Report]:
         if self._hub is None:

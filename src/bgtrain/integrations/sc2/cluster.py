@@ -15,14 +15,15 @@ unsaved: a burnysc2 game cannot be cut short from outside.
 
 from __future__ import annotations
 
-import importlib
 import random
 import time
 from collections.abc import Sequence
 from typing import Any
 
+from bgtrain.common.imports import imported
 from bgtrain.errors import BgtrainError
 from bgtrain.game.root_access import RootAccess
+from bgtrain.runner.accounting import game_event
 from bgtrain.runner.actor import (
     ActorConfig,
     GameProcessError,
@@ -34,7 +35,7 @@ from bgtrain.runner.actor import (
 )
 from bgtrain.runner.console import Console
 from bgtrain.runner.engine import Engine, Interrupts
-from bgtrain.store.events import GameEvent, RunEvent, append_event, now_iso
+from bgtrain.store.events import RunEvent, append_event, now_iso
 from bgtrain.store.models import ModelStore
 from bgtrain.store.root import TrainingRoot
 
@@ -44,11 +45,6 @@ __all__ = ["SC2_GAME_LOOP", "ClusterGames", "run_sc2_games"]
 SC2_GAME_LOOP = "bgtrain.integrations.sc2.cluster:run_sc2_games"
 #: The run waits this long for reports before it looks at the rest.
 REPORT_WAIT_S = 0.5
-
-
-def _games_class(spec: str) -> Any:
-    module, _, name = spec.partition(":")
-    return getattr(importlib.import_module(module), name)
 
 
 def run_sc2_games(
@@ -73,7 +69,7 @@ def run_sc2_games(
 
     settings, games_spec = config.options
     try:
-        games = _games_class(games_spec)()
+        games = imported(games_spec)()
         games.check()
         bot_class = load_bot_class(settings.bot)
     except (BgtrainError, ImportError) as exc:  # the game, burnysc2 or the bot is missing
@@ -140,6 +136,7 @@ class ClusterGames:
         self.console = console
         self.played = 0
         self.error: str | None = None
+        self._models = ModelStore(root)  # one store: its version check is a stat while unchanged
 
     def start(
         self, configs: Sequence[ActorConfig], max_games: int | None, address: str | None
@@ -175,20 +172,7 @@ class ClusterGames:
 
     def _played(self, report: GameReport) -> None:
         self.played += 1
-        version = ModelStore(self.root).latest_version() or 0
+        version = self._models.latest_version() or 0
         where = f" on {report.machine}" if report.machine else ""
         self.console(f"[GAME #{self.played}] COMPLETED (model v{version}){where}: {report.outcome}")
-        append_event(
-            self.root,
-            GameEvent(
-                time=now_iso(),
-                t=report.finished_at,
-                actor=report.actor_id,
-                return_=report.total_reward,
-                length=report.length,
-                outcome=report.outcome,
-                policy_version=report.policy_version,
-                terminated=report.terminated,
-                machine=report.machine or None,
-            ),
-        )
+        append_event(self.root, game_event(report))

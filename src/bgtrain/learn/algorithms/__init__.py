@@ -24,10 +24,10 @@ dataclass in :mod:`bgtrain.learn.settings` held by ``LearnerSettings``, and an
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from typing import Any
 
+from bgtrain.common.imports import imported
 from bgtrain.errors import UnknownAlgorithmError
 from bgtrain.learn.algorithms.base import Algorithm, AlgorithmFactory, TrainMetrics
 from bgtrain.learn.settings import MAX_PIECE_STEPS, LearnerSettings, PPOSettings
@@ -60,8 +60,7 @@ class AlgorithmSpec:
     settings_field: str
 
     def factory(self) -> AlgorithmFactory:
-        module, _, name = self.implementation.partition(":")
-        return getattr(importlib.import_module(module), name)
+        return imported(self.implementation)
 
     def settings_from(self, settings: Any) -> Any:
         """Its settings: ``settings`` itself, the ones a ``LearnerSettings`` holds for it,
